@@ -1,0 +1,60 @@
+/**
+ * `ota decode <format> <hex-bytes|file>`: a diagnostic engineer pastes bytes from a trace and reads
+ * the decoded structure as JSON (`--pretty` for people). Malformed input: exit 1 and one line naming
+ * what is wrong (the decoder's error code and message).
+ */
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import type { Command } from 'commander';
+import { OtaError } from '../protocol/errors.js';
+import { parseHex } from '../protocol/hex.js';
+
+/** A decoder for the CLI: gets the raw input text (hex or file content) and returns JSON-able data. */
+export interface CliDecoder {
+  /** `bytes`: the input is hex bytes (or a binary file); `text`: the input is a text file/format. */
+  input: 'bytes' | 'text';
+  summary: string;
+  decode(input: Uint8Array | string): unknown;
+}
+
+const decoders = new Map<string, CliDecoder>();
+
+/** Formats register here (wired in this file only, so the list of formats is in one place). */
+export function addDecoder(name: string, decoder: CliDecoder): void {
+  decoders.set(name, decoder);
+}
+
+function readInput(args: string[], kind: 'bytes' | 'text'): Uint8Array | string {
+  const joined = args.join(' ');
+  if (args.length === 1 && existsSync(joined) && statSync(joined).isFile()) {
+    const raw = readFileSync(joined);
+    if (kind === 'text') return raw.toString('utf8');
+    // A file of hex text (e.g. copied from a trace) or raw binary bytes.
+    const text = raw.toString('latin1');
+    return /^[\s0-9a-fA-Fx,:-]*$/.test(text) ? parseHex(text) : Uint8Array.from(raw);
+  }
+  return kind === 'text' ? joined : parseHex(joined);
+}
+
+export function registerDecode(program: Command): void {
+  program
+    .command('decode')
+    .description('decode bytes from a trace (uds, isotp, doip) or an image file (ihex, srec) and print JSON')
+    .argument('<format>', 'one of: ' + [...decoders.keys()].join(', '))
+    .argument('<input...>', 'hex bytes (spaces allowed) or a file')
+    .option('--pretty', 'indented output for people')
+    .action((format: string, input: string[], opts: { pretty?: boolean }) => {
+      const decoder = decoders.get(format);
+      if (!decoder) {
+        throw new OtaError('CLI_UNKNOWN_FORMAT', `unknown format '${format}' (known: ${[...decoders.keys()].join(', ')})`);
+      }
+      const result = decoder.decode(readInput(input, decoder.input));
+      process.stdout.write(JSON.stringify(result, jsonReplacer, opts.pretty ? 2 : undefined) + '\n');
+    });
+}
+
+/** Bytes print as spaced hex and bigints as decimal strings, so every result is valid JSON. */
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1 ');
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * The `ota` command. The CLI is the only place that wires parts together (ARCHITECTURE.md §6).
+ * Exit status: 0 success, 1 a refusal or failure with a stable code (printed), 2 a usage error.
+ */
+import { Command, CommanderError } from 'commander';
+import { isOtaError } from '../protocol/errors.js';
+import { registerDecode } from './decode.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('ota')
+    .description('OTA Service Manager: secure firmware updates and remote diagnostics for vehicle ECUs')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  registerDecode(program);
+  return program;
+}
+
+/** Print an error as one line a person can act on, and return the exit status it maps to. */
+export function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (isOtaError(err)) {
+    process.stderr.write(`error ${err.code}: ${err.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    process.exitCode = reportError(err);
+  }
+}
+
+await main();
