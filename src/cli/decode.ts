@@ -7,6 +7,8 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { OtaError } from '../protocol/errors.js';
 import { parseHex } from '../protocol/hex.js';
+import { describeDoip } from '../protocol/doip/index.js';
+import { describeIntelHex, describeSrec } from '../protocol/firmware/index.js';
 
 /** A decoder for the CLI: gets the raw input text (hex or file content) and returns JSON-able data. */
 export interface CliDecoder {
@@ -16,12 +18,12 @@ export interface CliDecoder {
   decode(input: Uint8Array | string): unknown;
 }
 
-const decoders = new Map<string, CliDecoder>();
-
-/** Formats register here (wired in this file only, so the list of formats is in one place). */
-export function addDecoder(name: string, decoder: CliDecoder): void {
-  decoders.set(name, decoder);
-}
+/** Every format `ota decode` knows, in one place. */
+const decoders = new Map<string, CliDecoder>([
+  ['ihex', { input: 'text', summary: 'an Intel HEX image file', decode: (t) => describeIntelHex(t as string) }],
+  ['srec', { input: 'text', summary: 'a Motorola S-record image file', decode: (t) => describeSrec(t as string) }],
+  ['doip', { input: 'bytes', summary: 'DoIP (ISO 13400-2) messages, one or several', decode: (b) => describeDoip(b as Uint8Array) }],
+]);
 
 function readInput(args: string[], kind: 'bytes' | 'text'): Uint8Array | string {
   const joined = args.join(' ');

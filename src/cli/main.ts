@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { isOtaError } from '../protocol/errors.js';
 import { registerDecode } from './decode.js';
+import { registerUp } from './up.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) });
   registerDecode(program);
+  registerUp(program);
   return program;
 }
 
