@@ -7,6 +7,8 @@ import { Command, CommanderError } from 'commander';
 import { isOtaError } from '../protocol/errors.js';
 import { registerDecode } from './decode.js';
 import { registerUp } from './up.js';
+import { registerPki } from './pki.js';
+import { registerFirmware } from './firmware.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   registerDecode(program);
   registerUp(program);
+  registerPki(program);
+  registerFirmware(program);
   return program;
 }
 
