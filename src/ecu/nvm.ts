@@ -1,0 +1,117 @@
+/**
+ * The non-volatile memory of one virtual ECU, wired together: flash (`flash.bin`, `flash.wear`,
+ * `flash.meta.json`) and state (`state.json`) in one directory, the application record, SecurityAccess
+ * and DTC memory on top. This is what the bootloader / application / UDS server is built on.
+ *
+ * Wiring that matters: erasing any application page first clears the application descriptor (so a
+ * power loss mid-reprogramming leaves no stale valid descriptor), and the security counters, DTC memory
+ * and descriptor persist through `state.json`.
+ */
+import type { Clock } from '../protocol/clock.js';
+import { parseBootInfo, type BootInfo } from './bootloader-image.js';
+import { ApplicationRecord, type AppValidity } from './descriptor.js';
+import { DtcStore } from './dtc-store.js';
+import { Flash } from './flash.js';
+import { TimedFlash, type FlashTiming } from './flash-timing.js';
+import type { EcuFlashModel } from './models.js';
+import { defaultEcuSecret, SecurityAccess } from './security-access.js';
+import { EcuState, IDENT_DID, type EcuIdentity } from './state.js';
+
+export interface NvmOptions {
+  /** Flash model of a new ECU (an existing one keeps its own; a different explicit model is refused). */
+  model?: string | EcuFlashModel;
+  /** Identity of a new ECU (VIN, serial, spare part, hardware id; default hardware id = flash model name). */
+  identity?: Partial<EcuIdentity>;
+  /** SecurityAccess secret; default `defaultEcuSecret(<serial number>)` — simulator only. */
+  secret?: Uint8Array;
+  /** Clock for the lockout delay and the flash timing; default `systemClock`. */
+  clock?: Clock;
+  /** Flash timing model; default off (`null`). */
+  timing?: FlashTiming | null;
+  /** SecurityAccess lockout delay (ms, default 10 000) and attempt limit (default 3). */
+  lockoutMs?: number;
+  maxAttempts?: number;
+  /** Seed randomness (tests). */
+  rng?: (length: number) => Uint8Array;
+}
+
+/** One ECU's non-volatile memory and the logic that keeps it. */
+export interface EcuNvm {
+  /** Synchronous, physics-free flash. */
+  readonly flash: Flash;
+  /** The same flash with the timing model (a pass-through when timing is off). */
+  readonly timedFlash: TimedFlash;
+  readonly state: EcuState;
+  readonly application: ApplicationRecord;
+  readonly security: SecurityAccess;
+  readonly dtcs: DtcStore;
+  /** The hardware id manifests must name (DID 0xF191). */
+  hardwareId(): string;
+  /** Version and product read from the bootloader region (DID 0xF180), `null` if it holds no boot info. */
+  bootInfo(): BootInfo | null;
+  /** The bootloader's start decision. */
+  applicationStatus(): AppValidity;
+  close(): void;
+}
+
+/** Opens (or creates) the ECU in `dir`. */
+export function openNvm(dir: string, options: NvmOptions = {}): EcuNvm {
+  return assemble(options, (identity) => EcuState.open(dir, identity), (beforeErase) =>
+    Flash.open(dir, { model: options.model, beforeErase }),
+  );
+}
+
+/** An ECU whose memory lives only in this process. */
+export function memoryNvm(options: NvmOptions = {}): EcuNvm {
+  return assemble(options, (identity) => EcuState.inMemory(identity), (beforeErase) =>
+    Flash.inMemory({ model: options.model, beforeErase }),
+  );
+}
+
+function assemble(
+  options: NvmOptions,
+  openState: (identity: Partial<EcuIdentity>) => EcuState,
+  openFlash: (beforeErase: (page: number) => void) => Flash,
+): EcuNvm {
+  const hook: { record?: ApplicationRecord } = {};
+  const flash = openFlash((page) => {
+    const app = flash.layout.application;
+    if (page >= app.start && page < app.end) hook.record?.invalidate();
+  });
+  let state: EcuState;
+  try {
+    // A new ECU's hardware id defaults to its flash model (an existing state keeps its own).
+    const identity: Partial<EcuIdentity> = { ...options.identity };
+    identity.hardwareId ??= flash.model.name;
+    state = openState(identity);
+  } catch (e) {
+    flash.close();
+    throw e;
+  }
+  const hardwareId = (): string => Buffer.from(state.readDid(IDENT_DID.hardwareNumber) ?? new Uint8Array()).toString('latin1');
+  const record = new ApplicationRecord(flash, state.applicationSlot(), hardwareId);
+  hook.record = record;
+  const serial = Buffer.from(state.readDid(IDENT_DID.serialNumber) ?? new Uint8Array()).toString('latin1');
+  const security = new SecurityAccess({
+    secret: options.secret ?? defaultEcuSecret(serial),
+    store: state.slot('security'),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.rng === undefined ? {} : { rng: options.rng }),
+    ...(options.lockoutMs === undefined ? {} : { lockoutMs: options.lockoutMs }),
+    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+  });
+  const dtcs = new DtcStore(state.slot('dtcs'));
+  const timedFlash = new TimedFlash(flash, { timing: options.timing ?? null, ...(options.clock === undefined ? {} : { clock: options.clock }) });
+  return {
+    flash,
+    timedFlash,
+    state,
+    application: record,
+    security,
+    dtcs,
+    hardwareId,
+    bootInfo: () => parseBootInfo(flash.read(flash.layout.bootloader.start, flash.layout.bootloader.end - flash.layout.bootloader.start)),
+    applicationStatus: () => record.status(),
+    close: () => flash.close(),
+  };
+}

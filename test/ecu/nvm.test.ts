@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../../src/protocol/clock.js';
+import { BOOTLOADER_VERSION } from '../../src/ecu/bootloader-image.js';
+import { APP_ERROR } from '../../src/ecu/descriptor.js';
+import { ALL_DTC_GROUPS as DTC_GROUP_ALL } from '../../src/protocol/uds/dtc.js';
+import { memoryNvm, openNvm } from '../../src/ecu/nvm.js';
+import { computeKey, defaultEcuSecret, SA_LEVEL } from '../../src/ecu/security-access.js';
+import { pseudoRandomBytes, tempDir } from './helpers.js';
+
+const APP = 0x0800_2000;
+const IMAGE = pseudoRandomBytes(5000, 3);
+const REQUEST = {
+  start: APP,
+  length: IMAGE.length,
+  sha256: createHash('sha256').update(IMAGE).digest('hex'),
+  version: '1.4.2',
+  counter: 14,
+  hardwareId: 'stm32f103c8',
+};
+
+describe('EcuNvm', () => {
+  it('a new ECU: bootloader 1.0.0 in flash, no application (NO_DESCRIPTOR), hardware id = model', () => {
+    const nvm = memoryNvm({ model: 'stm32f103cb' });
+    assert.equal(nvm.bootInfo()?.version, BOOTLOADER_VERSION);
+    assert.deepEqual(nvm.applicationStatus(), { valid: false, reason: 'NO_DESCRIPTOR' });
+    assert.equal(nvm.hardwareId(), 'stm32f103cb');
+  });
+
+  it('erasing any application page clears the descriptor first; the release counter stays', () => {
+    const nvm = memoryNvm();
+    nvm.flash.eraseRange(APP, IMAGE.length);
+    nvm.flash.program(APP, IMAGE);
+    nvm.application.install(REQUEST);
+    assert.equal(nvm.applicationStatus().valid, true);
+    nvm.flash.erasePage(0x0800_f800); // a page outside the image, still the application region
+    assert.deepEqual(nvm.applicationStatus(), { valid: false, reason: 'NO_DESCRIPTOR' });
+    assert.equal(nvm.application.installedCounter(), 14);
+    nvm.flash.eraseRange(APP, IMAGE.length);
+    nvm.flash.program(APP, IMAGE);
+    assert.throws(() => nvm.application.install(REQUEST), { code: APP_ERROR.ROLLBACK });
+    nvm.application.install({ ...REQUEST, counter: 15 });
+    assert.equal(nvm.applicationStatus().valid, true);
+  });
+
+  it('uses defaultEcuSecret(serial number) unless a secret is given', () => {
+    const nvm = memoryNvm({ identity: { serialNumber: 'ENG-7' } });
+    const seed = nvm.security.requestSeed(SA_LEVEL.programming.requestSeed);
+    nvm.security.sendKey(SA_LEVEL.programming.sendKey, computeKey(defaultEcuSecret('ENG-7'), seed));
+    assert.equal(nvm.security.unlockedLevel, SA_LEVEL.programming.requestSeed);
+  });
+
+  it('keeps flash, descriptor, counter, DTCs, security counters and DIDs across a restart', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const clock = new FakeClock(1_700_000_000_000);
+      const a = openNvm(dir, { clock, identity: { vin: 'WVWZZZ1JZXW000001' } });
+      await a.timedFlash.eraseRange(APP, IMAGE.length);
+      await a.timedFlash.program(APP, IMAGE);
+      a.application.install(REQUEST);
+      a.dtcs.clear(DTC_GROUP_ALL);
+      a.security.requestSeed(SA_LEVEL.extended.requestSeed);
+      assert.throws(() => a.security.sendKey(SA_LEVEL.extended.sendKey, new Uint8Array(16)), { wireCode: 0x35 });
+      a.state.writeDid(0xf1a0, Uint8Array.of(0xaa));
+      a.close();
+
+      const b = openNvm(dir, { clock });
+      assert.deepEqual(b.flash.read(APP, IMAGE.length), IMAGE);
+      assert.equal(b.flash.eraseCount(APP), 1);
+      assert.deepEqual(b.applicationStatus(), { valid: true, descriptor: { ...REQUEST } });
+      assert.equal(b.application.installedCounter(), 14);
+      assert.deepEqual(b.dtcs.byStatusMask(0xff), []);
+      assert.equal(b.security.failedAttempts, 1);
+      assert.deepEqual(b.state.readDid(0xf1a0), Uint8Array.of(0xaa));
+      assert.equal(Buffer.from(b.state.readDid(0xf190) ?? []).toString(), 'WVWZZZ1JZXW000001');
+      b.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('runs the timing model through the injected clock when timing is on', async () => {
+    const clock = new FakeClock();
+    const nvm = memoryNvm({ clock, timing: { pageEraseMs: 20, halfWordProgramUs: 40 } });
+    const erase = nvm.timedFlash.eraseRange(APP, 0x800);
+    assert.equal(await clock.runAll(), 40);
+    await erase;
+  });
+});
