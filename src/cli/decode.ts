@@ -8,25 +8,33 @@ import type { Command } from 'commander';
 import { OtaError } from '../protocol/errors.js';
 import { parseHex } from '../protocol/hex.js';
 import { describeDoip } from '../protocol/doip/index.js';
+import { describeIsoTp } from '../protocol/isotp/index.js';
 import { describeIntelHex, describeSrec } from '../protocol/firmware/index.js';
 
 /** A decoder for the CLI: gets the raw input text (hex or file content) and returns JSON-able data. */
 export interface CliDecoder {
   /** `bytes`: the input is hex bytes (or a binary file); `text`: the input is a text file/format. */
-  input: 'bytes' | 'text';
+  input: 'bytes' | 'text' | 'frames';
   summary: string;
-  decode(input: Uint8Array | string): unknown;
+  decode(input: Uint8Array | string | Uint8Array[]): unknown;
 }
 
 /** Every format `ota decode` knows, in one place. */
 const decoders = new Map<string, CliDecoder>([
   ['ihex', { input: 'text', summary: 'an Intel HEX image file', decode: (t) => describeIntelHex(t as string) }],
   ['srec', { input: 'text', summary: 'a Motorola S-record image file', decode: (t) => describeSrec(t as string) }],
+  ['isotp', { input: 'frames', summary: 'ISO-TP CAN frame data; several frames separated by | or ;', decode: (f) => describeIsoTp(f as Uint8Array[]) }],
   ['doip', { input: 'bytes', summary: 'DoIP (ISO 13400-2) messages, one or several', decode: (b) => describeDoip(b as Uint8Array) }],
 ]);
 
-function readInput(args: string[], kind: 'bytes' | 'text'): Uint8Array | string {
+function readInput(args: string[], kind: CliDecoder['input']): Uint8Array | string | Uint8Array[] {
   const joined = args.join(' ');
+  if (kind === 'frames') {
+    const text = args.length === 1 && existsSync(joined) && statSync(joined).isFile() ? readFileSync(joined, 'utf8') : joined;
+    // One frame per `|`, `;` or line; a single frame decodes alone, several are also reassembled.
+    const frames = text.split(/[|;\n]/).map((f) => f.trim()).filter((f) => f.length > 0).map(parseHex);
+    return frames.length === 1 ? (frames[0] as Uint8Array) : frames;
+  }
   if (args.length === 1 && existsSync(joined) && statSync(joined).isFile()) {
     const raw = readFileSync(joined);
     if (kind === 'text') return raw.toString('utf8');
