@@ -12,7 +12,7 @@ export type EcuMode = 'bootloader' | 'application';
 export const SESSION = { default: 0x01, programming: 0x02, extended: 0x03 } as const;
 export type Session = (typeof SESSION)[keyof typeof SESSION];
 
-/** Timing the ECU announces in its DiagnosticSessionControl response and keeps (ISO 14229-2 §7). */
+/** Timing the ECU announces in its DiagnosticSessionControl response and keeps (ISO 14229-2 session timing parameters). */
 export const DEFAULT_SERVER_TIMING = {
   /** P2server_max: time to the first response. */
   p2Ms: 50,

@@ -54,6 +54,8 @@ export class Programming {
   private written: FlashRange[] = [];
   private lastDownload: FlashRange | null = null;
   private download: ActiveDownload | null = null;
+  /** Bumped by `reset`: an erase or program still running when the ECU restarted must not touch the new state. */
+  private generation = 0;
 
   constructor(
     private readonly flash: Flash,
@@ -62,6 +64,7 @@ export class Programming {
 
   /** Forgets everything (ECU reset, session change): erased pages, downloads, the active transfer. */
   reset(): void {
+    this.generation++;
     this.erasedPages.clear();
     this.written = [];
     this.lastDownload = null;
@@ -93,11 +96,13 @@ export class Programming {
     // §13.2.4: the server is not in a state to run the routine (a transfer is in progress) → NRC 0x22.
     if (this.download !== null) throw refuse(NRC.conditionsNotCorrect, 'eraseMemory while a download is active');
     let pages: number[];
+    const generation = this.generation;
     try {
       pages = await this.timedFlash.eraseRange(target.start, target.end - target.start);
     } catch (e) {
       throw this.programmingFailure(e, 'erase');
     }
+    if (generation !== this.generation) return Uint8Array.of(ROUTINE_STATUS_OK); // reset meanwhile: nobody is told
     const size = this.flash.model.pageSize;
     for (const page of pages) this.erasedPages.add(page);
     const touched = (r: FlashRange): boolean => pages.some((p) => r.start < p + size && r.end > p);
@@ -158,7 +163,9 @@ export class Programming {
       this.download = null;
       throw refuse(NRC.transferDataSuspended, `block would bring the download to ${d.received + data.length} of ${d.size} bytes`);
     }
+    const generation = this.generation;
     await this.programBlock(d, data);
+    if (generation !== this.generation) return; // reset meanwhile: this download no longer exists
     d.received += data.length;
     d.lastBsc = blockSequenceCounter;
     d.expectedBsc = (blockSequenceCounter + 1) & 0xff; // 0xFF wraps to 0x00
@@ -237,7 +244,7 @@ export class Programming {
     try {
       if (programLength > 0) await this.timedFlash.program(address, bytes.subarray(0, programLength));
     } catch (e) {
-      this.download = null;
+      if (this.download === d) this.download = null;
       throw this.programmingFailure(e, 'program');
     }
     d.carry = programLength < bytes.length ? (bytes[bytes.length - 1] as number) : null;
