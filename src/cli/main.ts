@@ -9,6 +9,7 @@ import { registerDecode } from './decode.js';
 import { registerUp } from './up.js';
 import { registerPki } from './pki.js';
 import { registerFirmware } from './firmware.js';
+import { registerEcu } from './ecu.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerPki(program);
   registerFirmware(program);
+  registerEcu(program);
   return program;
 }
 

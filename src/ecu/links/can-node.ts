@@ -5,7 +5,6 @@
  * arrival order; every response the handler gives (including 0x78 pending) goes out on the response id.
  */
 import type { CanInterface } from '../../protocol/can/index.js';
-import type { OtaError } from '../../protocol/errors.js';
 import { IsoTpTransport, type IsoTpRxDisposition, type IsoTpTransportOptions } from '../../protocol/isotp/index.js';
 import { negativeResponseFor } from '../../protocol/uds/nrc.js';
 import type { UdsRequestHandler } from '../../protocol/uds/ports.js';
@@ -25,7 +24,7 @@ export interface CanNodeOptions extends Omit<IsoTpTransportOptions, 'txId' | 'rx
   /** Functional request id; default 0x7DF, `null` for none. */
   functionalId?: number | null;
   /** Transport reception errors and failed response sends, for logs. */
-  onError?: (error: OtaError | unknown, disposition: IsoTpRxDisposition | 'send' | 'handler') => void;
+  onError?: (error: unknown, disposition: IsoTpRxDisposition | 'send' | 'handler') => void;
 }
 
 /** A UDS server attached to a CAN interface. */

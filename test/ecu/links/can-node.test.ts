@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { bindCanNode, ECU_CAN_IDS } from '../../../src/ecu/links/can-node.js';
+import { createVirtualEcu } from '../../../src/ecu/server/index.js';
 import { createIsoTpLink, type IsoTpLink } from '../../../src/gateway/links/isotp-link.js';
 import { VirtualCanBus } from '../../../src/protocol/can/index.js';
 import { FakeClock } from '../../../src/protocol/clock.js';
@@ -166,5 +167,23 @@ describe('bindCanNode + createIsoTpLink', () => {
     assert.ok(clock.now() >= 17 * 0.2, `bus time ${clock.now()} ms`);
     node.close();
     await link.close();
+  });
+
+  it('binds the real virtual ECU: 22 F1 80 answers, a functional 3E 80 stays silent', async () => {
+    const ecu = createVirtualEcu();
+    const { link, close } = setup(ecu.handler);
+    try {
+      const responses: number[][] = [];
+      link.onResponse((r) => responses.push([...r]));
+      await link.sendFunctional(Uint8Array.of(0x3e, 0x80)); // suppressPosRspMsgIndicationBit: no response
+      const answer = collect(link, 1);
+      await link.send(Uint8Array.of(0x22, 0xf1, 0x80));
+      const [response] = await answer;
+      assert.deepEqual(response?.slice(0, 3), [0x62, 0xf1, 0x80]);
+      assert.equal(responses.length, 1);
+    } finally {
+      await close();
+      ecu.close();
+    }
   });
 });
