@@ -6,6 +6,7 @@ import { formatFigure, type BenchSection } from './harness.js';
 
 const sections: Array<[string, () => Promise<BenchSection>]> = [
   // Each entry: [key, lazy import], so `--only <key>` loads nothing else.
+  ['uds', () => import('./uds.js').then((m) => m.section)],
   ['isotp', () => import('./isotp.js').then((m) => m.section)],
   ['channel', () => import('./channel.js').then((m) => m.section)],
 ];

@@ -9,6 +9,7 @@ import { OtaError } from '../protocol/errors.js';
 import { parseHex } from '../protocol/hex.js';
 import { describeDoip } from '../protocol/doip/index.js';
 import { describeIsoTp } from '../protocol/isotp/index.js';
+import { describeUds } from '../protocol/uds/index.js';
 import { describeIntelHex, describeSrec } from '../protocol/firmware/index.js';
 
 /** A decoder for the CLI: gets the raw input text (hex or file content) and returns JSON-able data. */
@@ -23,6 +24,7 @@ export interface CliDecoder {
 const decoders = new Map<string, CliDecoder>([
   ['ihex', { input: 'text', summary: 'an Intel HEX image file', decode: (t) => describeIntelHex(t as string) }],
   ['srec', { input: 'text', summary: 'a Motorola S-record image file', decode: (t) => describeSrec(t as string) }],
+  ['uds', { input: 'bytes', summary: 'one UDS (ISO 14229-1) request or response', decode: (b) => describeUds(b as Uint8Array) }],
   ['isotp', { input: 'frames', summary: 'ISO-TP CAN frame data; several frames separated by | or ;', decode: (f) => describeIsoTp(f as Uint8Array[]) }],
   ['doip', { input: 'bytes', summary: 'DoIP (ISO 13400-2) messages, one or several', decode: (b) => describeDoip(b as Uint8Array) }],
 ]);
