@@ -8,6 +8,7 @@ const sections: Array<[string, () => Promise<BenchSection>]> = [
   // Each entry: [key, lazy import], so `--only <key>` loads nothing else.
   ['uds', () => import('./uds.js').then((m) => m.section)],
   ['isotp', () => import('./isotp.js').then((m) => m.section)],
+  ['flash', () => import('./flash.js').then((m) => m.section)],
   ['channel', () => import('./channel.js').then((m) => m.section)],
 ];
 

@@ -13,6 +13,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock } from '../protocol/clock.js';
 import { NRC, UdsNegativeError } from '../protocol/uds/nrc.js';
 import { memoryPersisted, type Persisted } from './state.js';
+import { securityAccessKey } from '../security/access-key.js';
 
 /** The access levels: requestSeed sub-function (odd) and its sendKey (even = seed + 1). */
 export const SA_LEVEL = {
@@ -28,11 +29,8 @@ export interface SecurityCounters {
 
 export const SEED_LENGTH = 16;
 
-/** The tester's side of the key rule: HMAC-SHA256(secret, seed) truncated to the seed's length. */
-export function computeKey(secret: Uint8Array, seed: Uint8Array): Uint8Array {
-  const mac = createHmac('sha256', secret).update(seed).digest();
-  return Uint8Array.from(mac.subarray(0, Math.min(seed.length, mac.length)));
-}
+/** The key rule (ARCHITECTURE.md §2.4), shared with testers: src/security/access-key.ts. */
+export { securityAccessKey as computeKey } from '../security/access-key.js';
 
 const SIMULATOR_SECRET_LABEL = 'ota-service-manager/simulator/ecu-secret/v1';
 
@@ -142,7 +140,7 @@ export class SecurityAccess {
       throw refuse(NRC.incorrectMessageLengthOrInvalidFormat, `key is ${key.length} bytes, expected ${pending.seed.length}`);
     }
     this.pending = null; // a seed answers one key, right or wrong
-    const expected = computeKey(this.secret, pending.seed);
+    const expected = securityAccessKey(this.secret, pending.seed);
     if (timingSafeEqual(expected, key)) {
       this.unlocked = level;
       this.save({ failedAttempts: 0, lockoutUntil: 0 });
