@@ -10,6 +10,7 @@ import { registerUp } from './up.js';
 import { registerPki } from './pki.js';
 import { registerFirmware } from './firmware.js';
 import { registerEcu } from './ecu.js';
+import { registerManager } from './manager.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerPki(program);
   registerFirmware(program);
   registerEcu(program);
+  registerManager(program);
   return program;
 }
 

@@ -1,0 +1,70 @@
+/**
+ * `ota manager [--data <dir>] [--broker <url>] [--host <addr>] [--port 8080]`: run the manager on its
+ * own (the embedded broker and the fleet run elsewhere). Stops cleanly on SIGINT / SIGTERM, removing
+ * `<data>/manager.json`. The lead wires registerManager into main.ts.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { createManager, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
+
+/** A TCP port 0..65535 (0: any free port). */
+export function parsePort(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535) throw new InvalidArgumentError('expected a port number 0-65535');
+  return Number(value);
+}
+
+/** An mqtts:// (or mqtt:// for a test broker) URL. */
+export function parseBrokerUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError('expected a URL such as mqtts://127.0.0.1:8883');
+  }
+  if (url.protocol !== 'mqtts:' && url.protocol !== 'mqtt:') throw new InvalidArgumentError('expected an mqtts:// URL');
+  return value;
+}
+
+interface ManagerCliOptions {
+  data?: string;
+  broker: string;
+  host: string;
+  port: number;
+  verbose?: boolean;
+}
+
+export function registerManager(program: Command): void {
+  program
+    .command('manager')
+    .description('run the manager (fleet registry, remote diagnostics, HTTP API) against a broker')
+    .option('--data <dir>', 'data directory (default $OTA_HOME or ./.ota)')
+    .option('--broker <url>', 'broker URL', parseBrokerUrl, DEFAULT_BROKER_URL)
+    .option('--host <addr>', 'HTTP API listen address', DEFAULT_API_HOST)
+    .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, DEFAULT_API_PORT)
+    .option('--verbose', 'log debug events too')
+    .action(async (opts: ManagerCliOptions) => {
+      const dataDir = resolveDataDir(opts.data);
+      const manager = await createManager({
+        dataDir,
+        brokerUrl: opts.broker,
+        http: { host: opts.host, port: opts.port },
+        log: stderrLog(opts.verbose ? 'debug' : 'info'),
+      });
+      process.stdout.write(
+        `manager: API ${manager.apiUrl}/api/v1 (token in ${manager.paths.apiToken}), broker ${manager.brokerUrl}, data ${dataDir}\n`,
+      );
+      await untilSignal(manager);
+    });
+}
+
+/** Run until SIGINT or SIGTERM, then close the manager. */
+function untilSignal(manager: Manager): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      manager.close().then(resolve, reject);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

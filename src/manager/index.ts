@@ -1,0 +1,13 @@
+/**
+ * The manager (OEM service): fleet registry, remote diagnostics, store and HTTP API over the secure
+ * channel to every vehicle. Start it with createManager(); the HTTP API is described in README.md.
+ */
+export { createManager, MANAGER_SUBSCRIPTIONS, MANAGER_VERSION, type Manager, type ManagerOptions, type ManagerStats, type VehicleView } from './manager.js';
+export { DEFAULT_DIAG_TIMEOUT_MS, MAX_DIAG_TIMEOUT_MS, type DiagnoseRequest, type DiagResult } from './diagnostics.js';
+export { DiagTimeoutError, GatewayDiagError, ManagerError, MANAGER_CODES, type ManagerCode } from './errors.js';
+export { API_PREFIX } from './http/server.js';
+export { HTTP_STATUS_BY_CODE } from './http/errors.js';
+export { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, managerPaths, resolveDataDir, type ManagerPaths } from './paths.js';
+export { silentLog, stderrLog, type LogLevel, type ManagerLog } from './log.js';
+export type { SessionState } from './sessions.js';
+export type { AuditEntry, DiagLogEntry, EcuRecord, VehicleRecord } from './store/index.js';

@@ -1,0 +1,237 @@
+/**
+ * The OEM service as one object: store, broker link, secure-channel sessions, diagnostics and the HTTP
+ * API, started together by createManager() and stopped by close(). The CLI (`ota manager`, `ota up`)
+ * is the only caller that wires it to anything else.
+ */
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SuiteName } from '../security/channel/index.js';
+import { loadIssued, loadTrustStore } from '../security/pki/index.js';
+import { TOPIC_ROOT } from '../security/topics.js';
+import { Diagnostics, type DiagnoseRequest, type DiagResult } from './diagnostics.js';
+import { ManagerError } from './errors.js';
+import { startApi, type ApiServer } from './http/server.js';
+import { ensureApiToken } from './http/token.js';
+import { BrokerLink } from './link.js';
+import { errorFields, stderrLog, type ManagerLog } from './log.js';
+import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, managerPaths, type ManagerPaths } from './paths.js';
+import { VehicleSessions, type SessionState } from './sessions.js';
+import { newCounters, Refusals, type ManagerCounters } from './stats.js';
+import { openSqliteStore, type EcuRecord, type Store, type VehicleRecord } from './store/index.js';
+
+export const MANAGER_VERSION = '0.1.0';
+
+export interface ManagerOptions {
+  dataDir: string;
+  /** Default mqtts://127.0.0.1:8883. */
+  brokerUrl?: string;
+  /** Default 127.0.0.1:8080; port 0 picks an ephemeral port (see Manager.apiUrl). */
+  http?: { host?: string; port?: number };
+  log?: ManagerLog;
+  /** The PKI directory and the manager certificate's name in it (default `<data>/pki`, `manager`). */
+  pki?: { dir?: string; name?: string };
+  /** Suites accepted for the secure channel, most preferred first. */
+  suites?: readonly SuiteName[];
+  /** Minimum time between two HelloRequests to one vehicle (default 2000 ms). */
+  helloRequestIntervalMs?: number;
+  /** Broker reconnect backoff (default 500 ms doubling to 30 s). */
+  reconnect?: { initialMs?: number; maxMs?: number };
+  /** Write `<data>/manager.json` while running (default true). */
+  announceFile?: boolean;
+}
+
+/** A vehicle as the API shows it: registry facts, presence, and this manager's session with it. */
+export interface VehicleView {
+  id: string;
+  online: boolean;
+  session: SessionState;
+  /** online and a session is established: diagnostics can reach it now. */
+  reachable: boolean;
+  firstSeen: string;
+  lastSeen: string;
+  statusAt: string | null;
+  gateway: { version: string | null; suites: string[] };
+  channelSuite: string | null;
+  ecus: EcuRecord[];
+}
+
+export interface ManagerStats extends ManagerCounters {
+  vehicles: { known: number; online: number; connected: number };
+  uptimeS: number;
+}
+
+export interface Manager {
+  readonly paths: ManagerPaths;
+  /** The API base URL, e.g. http://127.0.0.1:8080 (routes under /api/v1). */
+  readonly apiUrl: string;
+  readonly apiAddress: { host: string; port: number };
+  readonly brokerUrl: string;
+  readonly store: Store;
+  diagnose(req: DiagnoseRequest): Promise<DiagResult>;
+  vehicles(): Promise<VehicleView[]>;
+  vehicle(id: string): Promise<VehicleView | undefined>;
+  stats(): Promise<ManagerStats>;
+  /** Resolves once connected and subscribed to the broker (BROKER_DISCONNECTED after timeoutMs). */
+  waitForBroker(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Subscriptions: every vehicle's presence and uplink. */
+export const MANAGER_SUBSCRIPTIONS = [`${TOPIC_ROOT}/+/status`, `${TOPIC_ROOT}/+/up/hs`, `${TOPIC_ROOT}/+/up/rec`] as const;
+
+async function loadIdentity(pkiDir: string, name: string): Promise<{ ca: string; certPem: string; keyPem: string; trust: Awaited<ReturnType<typeof loadTrustStore>> }> {
+  try {
+    const { certPem, keyPem } = await loadIssued(pkiDir, name);
+    const trust = await loadTrustStore(pkiDir);
+    return { ca: trust.caPem, certPem, keyPem, trust };
+  } catch (e) {
+    throw new ManagerError('MGR_CONFIG', `cannot load the manager certificate '${name}' and CA from ${pkiDir} (run ota pki init / issue --role manager --name ${name})`, { cause: e });
+  }
+}
+
+/** Start a manager: open the store, connect to the broker (retrying in the background), listen on HTTP. */
+export async function createManager(opts: ManagerOptions): Promise<Manager> {
+  const log = opts.log ?? stderrLog();
+  const paths = managerPaths(opts.dataDir);
+  const brokerUrl = opts.brokerUrl ?? DEFAULT_BROKER_URL;
+  const pkiDir = opts.pki?.dir ?? paths.pkiDir;
+  const identity = await loadIdentity(pkiDir, opts.pki?.name ?? 'manager');
+  const token = await ensureApiToken(paths.apiToken);
+  const store = await openSqliteStore(paths.database);
+  const started = Date.now();
+  const counters = newCounters();
+  const refusals = new Refusals(counters, log);
+
+  let link: BrokerLink | undefined;
+  let api: ApiServer | undefined;
+  const sessions: VehicleSessions = new VehicleSessions({
+    identity,
+    ...(opts.suites ? { suites: opts.suites } : {}),
+    publish: (topic, payload) => (link ? link.publish(topic, payload) : Promise.reject(new ManagerError('BROKER_DISCONNECTED', 'no broker link'))),
+    store,
+    refusals,
+    counters,
+    log,
+    onDiagResponse: (v, msg) => diagnostics.onResponse(v, msg),
+    onOffline: (v) => diagnostics.onOffline(v),
+    ...(opts.helloRequestIntervalMs === undefined ? {} : { helloRequestIntervalMs: opts.helloRequestIntervalMs }),
+  });
+  const diagnostics: Diagnostics = new Diagnostics({ store, sessions, brokerConnected: () => link?.connected ?? false, counters, log });
+
+  const view = (v: VehicleRecord): VehicleView => {
+    const session = sessions.state(v.id);
+    return {
+      id: v.id,
+      online: v.online,
+      session,
+      reachable: v.online && session === 'established',
+      firstSeen: v.firstSeen,
+      lastSeen: v.lastSeen,
+      statusAt: v.statusAt,
+      gateway: { version: v.gatewayVersion, suites: v.suites },
+      channelSuite: v.channelSuite,
+      ecus: v.ecus,
+    };
+  };
+  const vehicles = async (): Promise<VehicleView[]> => (await store.listVehicles()).map(view);
+  const vehicle = async (id: string): Promise<VehicleView | undefined> => {
+    const v = await store.getVehicle(id);
+    return v && view(v);
+  };
+  const stats = async (): Promise<ManagerStats> => {
+    const all = await store.listVehicles();
+    const connected = sessions.established().filter((id) => all.some((v) => v.id === id && v.online)).length;
+    return {
+      ...structuredClone(counters),
+      diag: { ...counters.diag, inFlight: diagnostics.inFlight },
+      vehicles: { known: all.length, online: all.filter((v) => v.online).length, connected },
+      uptimeS: Math.round((Date.now() - started) / 1000),
+    };
+  };
+
+  const cleanup = async (): Promise<void> => {
+    diagnostics.close();
+    await api?.close().catch((e: unknown) => log('warn', 'api.close_failed', errorFields(e)));
+    await link?.close();
+    await sessions.close();
+    await store.close();
+  };
+
+  try {
+    link = new BrokerLink({
+      url: brokerUrl,
+      ca: identity.ca,
+      cert: identity.certPem,
+      key: identity.keyPem,
+      clientIdPrefix: opts.pki?.name ?? 'manager',
+      subscriptions: MANAGER_SUBSCRIPTIONS,
+      onMessage: (topic, payload, retained) => sessions.handle(topic, payload, retained),
+      log,
+      counters,
+      ...(opts.reconnect ? { backoff: opts.reconnect } : {}),
+    });
+    api = await startApi({
+      host: opts.http?.host ?? DEFAULT_API_HOST,
+      port: opts.http?.port ?? DEFAULT_API_PORT,
+      token,
+      log,
+      handlers: {
+        health: () => ({ status: 'ok', version: MANAGER_VERSION, broker: { url: brokerUrl, connected: link?.connected ?? false }, uptimeS: Math.round((Date.now() - started) / 1000) }),
+        vehicles,
+        vehicle,
+        diagnose: (r) => diagnostics.diagnose(r),
+        diagLog: (o) => store.listDiag(o),
+        auditLog: (o) => store.listAudit(o),
+        stats,
+      },
+    });
+    if (opts.announceFile !== false) await writeManagerJson(paths.managerJson, { api: api.url, broker: brokerUrl, pid: process.pid });
+    await store.audit({ at: new Date().toISOString(), actor: 'manager', action: 'manager.start', target: api.url, detail: { broker: brokerUrl, pid: process.pid } });
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  const apiServer = api;
+  const brokerLink = link;
+  log('info', 'manager.listening', { api: apiServer.url, broker: brokerUrl, data: paths.dataDir });
+
+  let closing: Promise<void> | undefined;
+  return {
+    paths,
+    apiUrl: apiServer.url,
+    apiAddress: { host: apiServer.host, port: apiServer.port },
+    brokerUrl,
+    store,
+    diagnose: (r) => diagnostics.diagnose(r),
+    vehicles,
+    vehicle,
+    stats,
+    waitForBroker: (timeoutMs) => brokerLink.whenConnected(timeoutMs),
+    close: () => {
+      closing ??= (async () => {
+        if (opts.announceFile !== false) await removeManagerJson(paths.managerJson);
+        await store.audit({ at: new Date().toISOString(), actor: 'manager', action: 'manager.stop', target: apiServer.url, detail: {} }).catch(() => undefined);
+        await cleanup();
+        log('info', 'manager.stopped', { api: apiServer.url });
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Write `{ api, broker, pid }` atomically (temp file + rename). */
+async function writeManagerJson(file: string, content: { api: string; broker: string; pid: number }): Promise<void> {
+  const tmp = join(file + `.${process.pid}.tmp`);
+  await writeFile(tmp, JSON.stringify(content, null, 2) + '\n', { mode: 0o644 });
+  await rename(tmp, file);
+}
+
+/** Remove manager.json if it is still ours (another manager may have started on the same data dir since). */
+async function removeManagerJson(file: string): Promise<void> {
+  try {
+    const content = JSON.parse(await readFile(file, 'utf8')) as { pid?: unknown };
+    if (content.pid === process.pid) await rm(file, { force: true });
+  } catch {
+    // absent or unreadable: nothing of ours to remove
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * The manager's end of every vehicle's secure channel (docs/connected-system.md, "Session life"):
+ *
+ *   up/hs  ClientHello → a new responder channel expecting vehicle V's certificate → ServerHello on down/hs
+ *          Finished    → that channel is established and replaces V's previous session
+ *   up/rec record      → open with V's session → control message → announce / diag.response
+ *          (no session for it: HelloRequest on down/hs, at most once per interval per vehicle)
+ *   status online|offline (retained) → presence
+ *
+ * Messages of one vehicle are handled one at a time in arrival order (a record may follow its Finished
+ * before the Finished's verification is done). Every refusal is counted by code, logged once, and
+ * changes nothing: the previous session stays until a new one completes, so a replayed ClientHello
+ * cannot tear down a working session.
+ */
+import { createChannel, encodeHelloRequest, MessageType, type SecureChannel, type SuiteName } from '../security/channel/index.js';
+import type { TrustStore } from '../security/pki/index.js';
+import { parseVehicleTopic, vehicleTopic } from '../security/topics.js';
+import { decodeControl, encodeControl, messageClass, type ControlMessage, type DiagResponseMessage } from '../protocol/ota/messages.js';
+import { ManagerError } from './errors.js';
+import { errorFields, type ManagerLog } from './log.js';
+import type { Refusals, ManagerCounters } from './stats.js';
+import type { Store } from './store/index.js';
+
+export type SessionState = 'established' | 'handshaking' | 'none';
+
+export interface SessionsOptions {
+  identity: { certPem: string; keyPem: string; trust: TrustStore };
+  suites?: readonly SuiteName[];
+  publish: (topic: string, payload: Uint8Array) => Promise<void>;
+  store: Store;
+  refusals: Refusals;
+  counters: ManagerCounters;
+  log: ManagerLog;
+  /** A diag.response arrived; return false if nobody was waiting for it (then it is refused). */
+  onDiagResponse: (vehicleId: string, msg: DiagResponseMessage) => boolean;
+  /** Vehicle V reported `offline`. */
+  onOffline: (vehicleId: string) => void;
+  /** Minimum time between two HelloRequests to one vehicle (default 2000 ms). */
+  helloRequestIntervalMs?: number;
+  now?: () => Date;
+}
+
+/** Per vehicle: the current session, handshakes in progress, presence and the inbound queue. */
+interface VehicleLink {
+  current?: SecureChannel;
+  /** Responder channels awaiting Finished, newest first (at most MAX_PENDING). */
+  pending: SecureChannel[];
+  online?: boolean;
+  lastHelloRequest: number;
+  queue: Promise<void>;
+  queued: number;
+  waiters: Array<() => void>;
+}
+
+const MAX_PENDING = 2;
+const MAX_QUEUED = 256;
+const MAX_PAYLOAD = 256 * 1024;
+
+/** Every vehicle's secure channel, presence and inbound dispatch. */
+export class VehicleSessions {
+  private readonly links = new Map<string, VehicleLink>();
+  private closed = false;
+
+  constructor(private readonly opts: SessionsOptions) {}
+
+  private link(vehicleId: string): VehicleLink {
+    let l = this.links.get(vehicleId);
+    if (!l) {
+      l = { pending: [], lastHelloRequest: -Infinity, queue: Promise.resolve(), queued: 0, waiters: [] };
+      this.links.set(vehicleId, l);
+    }
+    return l;
+  }
+
+  private nowIso(): string {
+    return (this.opts.now?.() ?? new Date()).toISOString();
+  }
+
+  /** The broker delivered `payload` on `topic`: queue it behind the vehicle's earlier messages. */
+  handle(topic: string, payload: Uint8Array, retained: boolean): void {
+    if (this.closed) return;
+    const parsed = parseVehicleTopic(topic);
+    if (!parsed || (parsed.leaf !== 'status' && parsed.leaf !== 'up/hs' && parsed.leaf !== 'up/rec')) {
+      this.opts.refusals.refuse('MGR_BAD_TOPIC', {});
+      return;
+    }
+    const { vehicleId, leaf } = parsed;
+    if (payload.length > MAX_PAYLOAD) {
+      this.opts.refusals.refuse('MGR_TOO_LARGE', { vehicleId, leaf });
+      return;
+    }
+    const l = this.link(vehicleId);
+    if (l.queued >= MAX_QUEUED) {
+      this.opts.refusals.refuse('MGR_QUEUE_FULL', { vehicleId, leaf });
+      return;
+    }
+    l.queued++;
+    const bytes = Uint8Array.from(payload);
+    l.queue = l.queue
+      .then(() => {
+        if (this.closed) return;
+        if (leaf === 'status') return this.onStatus(vehicleId, l, bytes, retained);
+        if (leaf === 'up/hs') return this.onHandshake(vehicleId, l, bytes);
+        return this.onRecord(vehicleId, l, bytes);
+      })
+      .catch((e: unknown) => this.opts.log('error', 'vehicle.handler_failed', { vehicleId, leaf, ...errorFields(e) }))
+      .finally(() => {
+        l.queued--;
+      });
+  }
+
+  private async onStatus(vehicleId: string, l: VehicleLink, payload: Uint8Array, retained: boolean): Promise<void> {
+    const word = Buffer.from(payload).toString('utf8');
+    if (word !== 'online' && word !== 'offline') {
+      this.opts.refusals.refuse('MGR_BAD_STATUS', { vehicleId, leaf: 'status' });
+      return;
+    }
+    const online = word === 'online';
+    const changed = l.online !== online;
+    l.online = online;
+    await this.opts.store.setPresence(vehicleId, online, this.nowIso());
+    if (changed) this.opts.log('info', 'vehicle.presence', { vehicleId, online, retained });
+    if (!online) this.opts.onOffline(vehicleId);
+    // A retained `online` reaches us when we (re)subscribe: the gateway will not start a handshake for
+    // our sake, so ask for one. A live `online` is followed by the gateway's own ClientHello.
+    else if (retained && !l.current) await this.requestHello(vehicleId, l);
+  }
+
+  private async onHandshake(vehicleId: string, l: VehicleLink, msg: Uint8Array): Promise<void> {
+    if (msg[1] === MessageType.clientHello) {
+      const channel = createChannel({
+        role: 'manager',
+        certPem: this.opts.identity.certPem,
+        keyPem: this.opts.identity.keyPem,
+        trust: this.opts.identity.trust,
+        expectPeer: { role: 'vehicle', cn: vehicleId },
+        ...(this.opts.suites ? { suites: this.opts.suites } : {}),
+      });
+      let reply: Uint8Array | undefined;
+      try {
+        reply = (await channel.handle(msg)).reply;
+      } catch (e) {
+        this.opts.refusals.refuse(e, { vehicleId, leaf: 'up/hs' });
+        return;
+      }
+      if (!reply) return;
+      this.opts.counters.handshakes.started++;
+      for (const old of l.pending.splice(MAX_PENDING - 1)) old.close();
+      l.pending.unshift(channel);
+      await this.publishQuietly(vehicleTopic(vehicleId, 'down/hs'), reply, vehicleId);
+      return;
+    }
+    if (l.pending.length === 0) {
+      this.opts.refusals.refuse(msg[1] === MessageType.finished ? 'SC_UNEXPECTED_MESSAGE' : 'SC_MALFORMED', { vehicleId, leaf: 'up/hs' });
+      return;
+    }
+    let lastError: unknown;
+    for (const channel of l.pending) {
+      try {
+        const r = await channel.handle(msg);
+        if (r.established) return await this.establish(vehicleId, l, channel);
+      } catch (e) {
+        lastError = e; // a refused Finished leaves that channel waiting for the genuine one
+      }
+    }
+    this.opts.refusals.refuse(lastError ?? 'SC_UNEXPECTED_MESSAGE', { vehicleId, leaf: 'up/hs' });
+  }
+
+  private async establish(vehicleId: string, l: VehicleLink, channel: SecureChannel): Promise<void> {
+    for (const p of l.pending) if (p !== channel) p.close();
+    l.pending = [];
+    l.current?.close();
+    l.current = channel;
+    this.opts.counters.handshakes.established++;
+    const suite = channel.suite ?? 'unknown';
+    await this.opts.store.setChannel(vehicleId, suite, this.nowIso());
+    this.opts.log('info', 'vehicle.session', { vehicleId, suite, sessionId: Buffer.from(channel.sessionId ?? []).toString('hex') });
+    for (const w of l.waiters.splice(0)) w();
+  }
+
+  private async onRecord(vehicleId: string, l: VehicleLink, record: Uint8Array): Promise<void> {
+    if (!l.current) {
+      this.opts.refusals.refuse('MGR_NO_SESSION', { vehicleId, leaf: 'up/rec' });
+      await this.requestHello(vehicleId, l);
+      return;
+    }
+    let plaintext: Uint8Array;
+    try {
+      plaintext = l.current.open(record);
+    } catch (e) {
+      const code = this.opts.refusals.refuse(e, { vehicleId, leaf: 'up/rec' });
+      // A record of a session we do not hold (we lost the gateway's Finished, say): ask for a new one.
+      if (code === 'SC_WRONG_SESSION') await this.requestHello(vehicleId, l);
+      return;
+    }
+    this.opts.counters.records.opened++;
+    let msg: ControlMessage;
+    try {
+      // Bulk data (firmware chunks) only ever flows to the vehicle so far.
+      if (messageClass(plaintext) === 'bulk') {
+        this.opts.refusals.refuse('MGR_UNEXPECTED_MESSAGE', { vehicleId, leaf: 'up/rec' });
+        return;
+      }
+      msg = decodeControl(plaintext);
+    } catch (e) {
+      this.opts.refusals.refuse(e, { vehicleId, leaf: 'up/rec' });
+      return;
+    }
+    await this.onControl(vehicleId, msg);
+  }
+
+  private async onControl(vehicleId: string, msg: ControlMessage): Promise<void> {
+    if (msg.type === 'announce') {
+      if (msg.vehicleId !== vehicleId) {
+        this.opts.refusals.refuse('MGR_ANNOUNCE_MISMATCH', { vehicleId, leaf: 'up/rec' });
+        return;
+      }
+      await this.opts.store.applyAnnounce(vehicleId, msg, this.nowIso());
+      this.opts.log('info', 'vehicle.announce', { vehicleId, gateway: msg.gateway.version, ecus: msg.ecus.map((e) => `${e.name}@${e.appVersion ?? '-'}`) });
+      return;
+    }
+    if (msg.type === 'diag.response') {
+      if (!this.opts.onDiagResponse(vehicleId, msg)) this.opts.refusals.refuse('MGR_DIAG_UNSOLICITED', { vehicleId, leaf: 'up/rec' });
+      return;
+    }
+    this.opts.refusals.refuse('MGR_UNEXPECTED_MESSAGE', { vehicleId, leaf: 'up/rec' });
+  }
+
+  /** Send a HelloRequest to V unless one went out within the interval. */
+  private async requestHello(vehicleId: string, l: VehicleLink): Promise<void> {
+    const t = Date.now();
+    if (t - l.lastHelloRequest < (this.opts.helloRequestIntervalMs ?? 2000)) return;
+    l.lastHelloRequest = t;
+    this.opts.counters.helloRequests++;
+    this.opts.log('info', 'vehicle.hello_request', { vehicleId });
+    await this.publishQuietly(vehicleTopic(vehicleId, 'down/hs'), encodeHelloRequest(), vehicleId);
+  }
+
+  private async publishQuietly(topic: string, payload: Uint8Array, vehicleId: string): Promise<void> {
+    try {
+      await this.opts.publish(topic, payload);
+    } catch (e) {
+      this.opts.log('warn', 'vehicle.publish_failed', { vehicleId, topic, ...errorFields(e) });
+    }
+  }
+
+  /** Seal `msg` for V and publish it on down/rec; VEHICLE_OFFLINE without an established session. */
+  async sendControl(vehicleId: string, msg: ControlMessage): Promise<void> {
+    const channel = this.links.get(vehicleId)?.current;
+    if (!channel || channel.state !== 'established') throw new ManagerError('VEHICLE_OFFLINE', `no secure channel with ${vehicleId}`);
+    const record = channel.seal(encodeControl(msg));
+    this.opts.counters.records.sealed++;
+    await this.opts.publish(vehicleTopic(vehicleId, 'down/rec'), record);
+  }
+
+  state(vehicleId: string): SessionState {
+    const l = this.links.get(vehicleId);
+    if (l?.current) return 'established';
+    return l && l.pending.length > 0 ? 'handshaking' : 'none';
+  }
+
+  /** The negotiated suite of V's current session. */
+  suite(vehicleId: string): SuiteName | undefined {
+    return this.links.get(vehicleId)?.current?.suite;
+  }
+
+  /** Vehicles with an established session. */
+  established(): string[] {
+    return [...this.links.entries()].filter(([, l]) => l.current).map(([id]) => id);
+  }
+
+  /**
+   * Ask V for a handshake (rate-limited) and wait up to `timeoutMs` for its session; true once
+   * established. For a vehicle that is online while this manager holds no session for it.
+   */
+  async awaitSession(vehicleId: string, timeoutMs: number): Promise<boolean> {
+    const l = this.link(vehicleId);
+    if (l.current) return true;
+    const ok = new Promise<boolean>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        l.waiters = l.waiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      l.waiters.push(done);
+    });
+    await this.requestHello(vehicleId, l);
+    return ok;
+  }
+
+  /** Erase every session's keys and ignore further messages. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.links.values()].map((l) => l.queue));
+    for (const l of this.links.values()) {
+      l.current?.close();
+      for (const p of l.pending) p.close();
+      l.current = undefined;
+      l.pending = [];
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Schema migrations, in code, for Kysely's Migrator. Each migration is written once with the schema
+ * builder; the only per-database difference is how an auto-increment key is declared, chosen by `kind`.
+ * Never edit a migration that has shipped: add the next one.
+ */
+import { sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+/** Which database a migration runs against (the few DDL details that differ). */
+export type DialectKind = 'sqlite' | 'postgres';
+
+/** Adds an auto-increment integer primary key `id` in the form `kind` understands. */
+function withId<T extends string>(table: CreateTableBuilder<T, never>, kind: DialectKind): CreateTableBuilder<T, 'id'> {
+  // SQLite: INTEGER PRIMARY KEY AUTOINCREMENT; PostgreSQL: SERIAL PRIMARY KEY.
+  return kind === 'sqlite'
+    ? table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+    : table.addColumn('id', 'serial', (c) => c.primaryKey());
+}
+
+function initial(kind: DialectKind): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('vehicles')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('first_seen', 'text', (c) => c.notNull())
+        .addColumn('last_seen', 'text', (c) => c.notNull())
+        .addColumn('online', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('status_at', 'text')
+        .addColumn('gateway_version', 'text')
+        .addColumn('suites', 'text')
+        .addColumn('channel_suite', 'text')
+        .execute();
+      await db.schema
+        .createTable('ecus')
+        .addColumn('vehicle_id', 'text', (c) => c.notNull().references('vehicles.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('link', 'text', (c) => c.notNull())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('app_version', 'text')
+        .addColumn('boot_version', 'text')
+        .addColumn('mode', 'text', (c) => c.notNull())
+        .addColumn('serial', 'text')
+        .addColumn('hardware_id', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ecus_pk', ['vehicle_id', 'name'])
+        .execute();
+      // diag_log keeps attempts on vehicles that were never registered too, so no foreign key.
+      await withId(db.schema.createTable('diag_log'), kind)
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('vehicle_id', 'text', (c) => c.notNull())
+        .addColumn('ecu', 'text', (c) => c.notNull())
+        .addColumn('request', 'text', (c) => c.notNull())
+        .addColumn('response', 'text')
+        .addColumn('outcome', 'text', (c) => c.notNull().check(sql`outcome in ('positive', 'negative', 'timeout', 'error')`))
+        .addColumn('nrc', 'integer')
+        .addColumn('error_code', 'text')
+        .addColumn('elapsed_ms', 'integer')
+        .execute();
+      await db.schema.createIndex('diag_log_vehicle').on('diag_log').columns(['vehicle_id', 'id']).execute();
+      await withId(db.schema.createTable('audit_log'), kind)
+        .addColumn('at', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('detail', 'text', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const t of ['audit_log', 'diag_log', 'ecus', 'vehicles']) await db.schema.dropTable(t).execute();
+    },
+  };
+}
+
+/** Every migration, by name (applied in name order). */
+export function migrations(kind: DialectKind): Record<string, Migration> {
+  return { '0001_initial': initial(kind) };
+}
+
+/** A MigrationProvider over the in-code migrations for Kysely's Migrator. */
+export function migrationProvider(kind: DialectKind): MigrationProvider {
+  return { getMigrations: () => Promise.resolve(migrations(kind)) };
+}

@@ -1,0 +1,261 @@
+/**
+ * The manager's store: the fleet registry (vehicles, their ECUs), the diagnostic log and the audit log.
+ * One query layer over Kysely: every query here is portable SQL (ON CONFLICT upserts, RETURNING), so a
+ * PostgreSQL dialect plugs in without touching it (open one with `createStore(db, 'postgres')`).
+ */
+import { Migrator, type Kysely } from 'kysely';
+import type { AnnounceMessage } from '../../protocol/ota/messages.js';
+import { ManagerError } from '../errors.js';
+import { migrationProvider, type DialectKind } from './migrations.js';
+import type { Database, DiagLogRow, DiagOutcome, EcuRow, VehicleRow } from './schema.js';
+
+/** One ECU of a vehicle as last announced. */
+export interface EcuRecord {
+  name: string;
+  link: string;
+  address: string;
+  appVersion: string | null;
+  bootVersion: string | null;
+  mode: string;
+  serial: string | null;
+  hardwareId: string | null;
+  updatedAt: string;
+}
+
+/** One vehicle of the registry with its ECUs. */
+export interface VehicleRecord {
+  id: string;
+  firstSeen: string;
+  lastSeen: string;
+  online: boolean;
+  statusAt: string | null;
+  gatewayVersion: string | null;
+  suites: string[];
+  channelSuite: string | null;
+  ecus: EcuRecord[];
+}
+
+/** One diagnostic request as logged. `at` is when it was sent. */
+export interface DiagLogEntry {
+  id: number;
+  at: string;
+  actor: string;
+  vehicleId: string;
+  ecu: string;
+  request: string;
+  response: string | null;
+  outcome: DiagOutcome;
+  nrc: number | null;
+  errorCode: string | null;
+  elapsedMs: number | null;
+}
+
+export type NewDiagEntry = Omit<DiagLogEntry, 'id'>;
+
+/** One audit event: who did what to which target. */
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+}
+
+export const MAX_LIST_LIMIT = 1000;
+
+/** The registry, diagnostic log and audit log over one Kysely database. */
+export class Store {
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly kind: DialectKind,
+  ) {}
+
+  /** Apply every pending migration (MGR_CONFIG if one fails). */
+  async migrate(): Promise<string[]> {
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.kind) });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error !== undefined) throw new ManagerError('MGR_CONFIG', 'database migration failed', { cause: error });
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
+
+  /** Record the vehicle's presence from its retained status message. */
+  async setPresence(id: string, online: boolean, at: string): Promise<void> {
+    const flag = online ? 1 : 0;
+    await this.db
+      .insertInto('vehicles')
+      .values({ id, first_seen: at, last_seen: at, online: flag, status_at: at })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen: at, online: flag, status_at: at }))
+      .execute();
+  }
+
+  /** Record the suite of a newly established secure channel. */
+  async setChannel(id: string, suite: string, at: string): Promise<void> {
+    await this.db
+      .insertInto('vehicles')
+      .values({ id, first_seen: at, last_seen: at, online: 0, channel_suite: suite })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen: at, channel_suite: suite }))
+      .execute();
+  }
+
+  /** Replace the vehicle's gateway facts and ECU inventory with what `announce` says, atomically. */
+  async applyAnnounce(id: string, announce: AnnounceMessage, at: string): Promise<void> {
+    const suites = JSON.stringify(announce.gateway.suites);
+    const version = announce.gateway.version;
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('vehicles')
+        .values({ id, first_seen: at, last_seen: at, online: 0, gateway_version: version, suites })
+        .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen: at, gateway_version: version, suites }))
+        .execute();
+      const names = announce.ecus.map((e) => e.name);
+      let gone = trx.deleteFrom('ecus').where('vehicle_id', '=', id);
+      if (names.length > 0) gone = gone.where('name', 'not in', names);
+      await gone.execute();
+      for (const e of announce.ecus) {
+        const row = {
+          link: e.link,
+          address: e.address,
+          app_version: e.appVersion,
+          boot_version: e.bootVersion,
+          mode: e.mode,
+          serial: e.serial ?? null,
+          hardware_id: e.hardwareId ?? null,
+          updated_at: at,
+        };
+        await trx
+          .insertInto('ecus')
+          .values({ vehicle_id: id, name: e.name, ...row })
+          .onConflict((oc) => oc.columns(['vehicle_id', 'name']).doUpdateSet(row))
+          .execute();
+      }
+    });
+  }
+
+  async getVehicle(id: string): Promise<VehicleRecord | undefined> {
+    const row = await this.db.selectFrom('vehicles').selectAll().where('id', '=', id).executeTakeFirst();
+    if (row === undefined) return undefined;
+    const ecus = await this.db.selectFrom('ecus').selectAll().where('vehicle_id', '=', id).orderBy('name').execute();
+    return toVehicle(row, ecus);
+  }
+
+  /** Every vehicle, ordered by id, with its ECUs. */
+  async listVehicles(): Promise<VehicleRecord[]> {
+    const rows = await this.db.selectFrom('vehicles').selectAll().orderBy('id').execute();
+    const ecus = await this.db.selectFrom('ecus').selectAll().orderBy('vehicle_id').orderBy('name').execute();
+    const byVehicle = new Map<string, EcuRow[]>();
+    for (const e of ecus) byVehicle.set(e.vehicle_id, [...(byVehicle.get(e.vehicle_id) ?? []), e]);
+    return rows.map((r) => toVehicle(r, byVehicle.get(r.id) ?? []));
+  }
+
+  /** Append one diagnostic request to the log; returns its id. */
+  async recordDiag(e: NewDiagEntry): Promise<number> {
+    const row = await this.db
+      .insertInto('diag_log')
+      .values({
+        at: e.at,
+        actor: e.actor,
+        vehicle_id: e.vehicleId,
+        ecu: e.ecu,
+        request: e.request,
+        response: e.response,
+        outcome: e.outcome,
+        nrc: e.nrc,
+        error_code: e.errorCode,
+        elapsed_ms: e.elapsedMs,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return Number(row.id);
+  }
+
+  /** The newest diagnostic log entries first, optionally of one vehicle. */
+  async listDiag(opts: { vehicleId?: string; limit?: number } = {}): Promise<DiagLogEntry[]> {
+    let q = this.db.selectFrom('diag_log').selectAll();
+    if (opts.vehicleId !== undefined) q = q.where('vehicle_id', '=', opts.vehicleId);
+    const rows = await q.orderBy('id', 'desc').limit(clampLimit(opts.limit)).execute();
+    return rows.map(toDiag);
+  }
+
+  /** Append one audit event. */
+  async audit(e: Omit<AuditEntry, 'id'>): Promise<void> {
+    await this.db
+      .insertInto('audit_log')
+      .values({ at: e.at, actor: e.actor, action: e.action, target: e.target, detail: JSON.stringify(e.detail) })
+      .execute();
+  }
+
+  /** The newest audit events first. */
+  async listAudit(opts: { limit?: number } = {}): Promise<AuditEntry[]> {
+    const rows = await this.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(clampLimit(opts.limit)).execute();
+    return rows.map((r) => ({ id: Number(r.id), at: r.at, actor: r.actor, action: r.action, target: r.target, detail: parseObject(r.detail) }));
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+}
+
+function clampLimit(limit: number | undefined): number {
+  if (limit === undefined) return 50;
+  return Math.max(1, Math.min(MAX_LIST_LIMIT, Math.trunc(limit)));
+}
+
+function toVehicle(r: VehicleRow, ecus: EcuRow[]): VehicleRecord {
+  return {
+    id: r.id,
+    firstSeen: r.first_seen,
+    lastSeen: r.last_seen,
+    online: Number(r.online) === 1,
+    statusAt: r.status_at,
+    gatewayVersion: r.gateway_version,
+    suites: parseStringList(r.suites),
+    channelSuite: r.channel_suite,
+    ecus: ecus.map((e) => ({
+      name: e.name,
+      link: e.link,
+      address: e.address,
+      appVersion: e.app_version,
+      bootVersion: e.boot_version,
+      mode: e.mode,
+      serial: e.serial,
+      hardwareId: e.hardware_id,
+      updatedAt: e.updated_at,
+    })),
+  };
+}
+
+function toDiag(r: DiagLogRow): DiagLogEntry {
+  return {
+    id: Number(r.id),
+    at: r.at,
+    actor: r.actor,
+    vehicleId: r.vehicle_id,
+    ecu: r.ecu,
+    request: r.request,
+    response: r.response,
+    outcome: r.outcome,
+    nrc: r.nrc === null ? null : Number(r.nrc),
+    errorCode: r.error_code,
+    elapsedMs: r.elapsed_ms === null ? null : Number(r.elapsed_ms),
+  };
+}
+
+function parseStringList(text: string | null): string[] {
+  if (text === null) return [];
+  try {
+    const v: unknown = JSON.parse(text);
+    return Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function parseObject(text: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}

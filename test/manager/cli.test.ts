@@ -1,0 +1,81 @@
+/** `ota manager` as a real process: starts, serves, finds the broker, stops cleanly on SIGTERM. */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Broker } from '../../src/broker/index.js';
+import { parseBrokerUrl, parsePort } from '../../src/cli/manager.js';
+import { makeDataDir, startTestBroker, waitFor, type TestData } from './fixtures.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+// From source (tsx) the runner is .ts; from the compiled test tree it is .js.
+const runner = join(here, existsSync(join(here, 'cli-main.js')) ? 'cli-main.js' : 'cli-main.ts');
+
+describe('ota manager', () => {
+  let data: TestData;
+  let broker: Broker;
+  before(async () => {
+    data = await makeDataDir();
+    broker = await startTestBroker(data.pkiDir);
+  });
+  after(async () => {
+    await broker.close();
+    await data.cleanup();
+  });
+
+  it('runs standalone: writes manager.json, serves /health connected to the broker, removes it on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', runner, 'manager', '--data', data.dataDir, '--broker', broker.url, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor('manager.json', () => stat(join(data.dataDir, 'manager.json')).then(() => true, () => false), 20_000);
+      const info = JSON.parse(await readFile(join(data.dataDir, 'manager.json'), 'utf8')) as { api: string; broker: string; pid: number };
+      assert.equal(info.broker, broker.url);
+      assert.equal(info.pid, child.pid);
+      const health = await waitFor(
+        'broker connected',
+        async () => {
+          const h = (await (await fetch(info.api + '/api/v1/health')).json()) as { broker: { connected: boolean } };
+          return h.broker.connected ? h : undefined;
+        },
+        10_000,
+      );
+      assert.equal(health.broker.connected, true);
+      await waitFor('banner', () => out.includes('/api/v1'));
+      assert.ok(out.includes(info.api));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, err);
+      await assert.rejects(stat(join(data.dataDir, 'manager.json')), { code: 'ENOENT' });
+      assert.ok(!err.includes((await readFile(join(data.dataDir, 'manager', 'api-token'), 'utf8')).trim()), 'the token is never logged');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('fails with MGR_CONFIG when the data directory has no manager certificate', async () => {
+    const empty = await makeDataDir();
+    await empty.cleanup();
+    const child = spawn(process.execPath, ['--import', 'tsx', runner, 'manager', '--data', empty.dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 1);
+    assert.match(err, /MGR_CONFIG/);
+  });
+
+  it('validates --port and --broker', () => {
+    assert.equal(parsePort('0'), 0);
+    assert.equal(parsePort('8080'), 8080);
+    for (const p of ['65536', '-1', 'x', '']) assert.throws(() => parsePort(p), p);
+    assert.equal(parseBrokerUrl('mqtts://127.0.0.1:8883'), 'mqtts://127.0.0.1:8883');
+    for (const u of ['http://x', 'not a url']) assert.throws(() => parseBrokerUrl(u), u);
+  });
+});
