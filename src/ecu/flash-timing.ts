@@ -61,6 +61,15 @@ export interface TimedFlashOptions {
   quantumMs?: number;
 }
 
+/** Options of one `TimedFlash.program`. */
+export interface TimedProgramOptions {
+  /**
+   * Asked before each programming slice: once it returns true (the power went, the ECU reset) the rest of
+   * the bytes is not programmed and the operation resolves. What was programmed before stays, as on the part.
+   */
+  readonly cancelled?: () => boolean;
+}
+
 /**
  * A `Flash` whose erase and program operations take physical time. Operations are serialized (the FPEC
  * is BSY during one), and each page or programming slice reaches the flash file before time is spent
@@ -104,11 +113,15 @@ export class TimedFlash {
     });
   }
 
-  /** `Flash.program` taking tprog per half-word, written through slice by slice. */
-  program(address: number, bytes: Uint8Array): Promise<void> {
+  /**
+   * `Flash.program` taking tprog per half-word, written through slice by slice; `options.cancelled`
+   * stops it between slices (a power loss mid-block).
+   */
+  program(address: number, bytes: Uint8Array, options: TimedProgramOptions = {}): Promise<void> {
     return this.serialize(async () => {
+      if (options.cancelled?.() === true) return;
       this.flash.checkProgram(address, bytes.length); // the whole range first, as Flash.program does
-      await this.programSlices(address, bytes);
+      await this.programSlices(address, bytes, options.cancelled);
     });
   }
 
@@ -125,12 +138,13 @@ export class TimedFlash {
     for (const page of pages) ns += await this.pacedStep(start, ns, () => this.flash.erasePage(page));
   }
 
-  private async programSlices(address: number, bytes: Uint8Array): Promise<void> {
+  private async programSlices(address: number, bytes: Uint8Array, cancelled?: () => boolean): Promise<void> {
     const progNs = toNs(this.timing?.halfWordProgramUs ?? 0);
     const sliceBytes = progNs === 0 ? bytes.length : 2 * Math.max(1, Math.floor((this.quantumMs * 1e6) / progNs));
     const start = this.clock.now();
     let ns = 0;
     for (let off = 0; off < bytes.length; off += sliceBytes) {
+      if (off > 0 && cancelled?.() === true) return;
       const slice = bytes.subarray(off, off + sliceBytes);
       ns += await this.pacedStep(start, ns, () => this.flash.program(address + off, slice));
     }

@@ -17,9 +17,13 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The real clock: `Date.now()` and Node's timers. */
+/**
+ * The real clock: epoch milliseconds with sub-millisecond resolution (`performance.timeOrigin +
+ * performance.now()`, monotonic within the process) and Node's timers. Sub-ms matters: the CAN bus
+ * timing model keeps back-to-back frames on its timeline only if reactions measure under a bit time.
+ */
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => performance.timeOrigin + performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

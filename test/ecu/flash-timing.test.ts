@@ -71,6 +71,25 @@ describe('TimedFlash', () => {
     assert.ok(!flash.read(APP, 0x800).includes(0xff));
   });
 
+  it('stops programming between slices once cancelled (power loss mid-block): the slices done stay', async () => {
+    const clock = new FakeClock();
+    const flash = Flash.inMemory();
+    const timed = new TimedFlash(flash, { timing: DEFAULT_FLASH_TIMING, clock });
+    let powered = true;
+    const program = timed.program(APP, new Uint8Array(0x800).fill(0x33), { cancelled: () => !powered });
+    await clock.advanceAsync(10);
+    powered = false;
+    await clock.runAll();
+    await program; // resolves: nobody is left to tell
+    const done = flash.read(APP, 0x800).findIndex((b) => b === 0xff);
+    assert.ok(done > 0 && done < 0x200, `programmed ${done} bytes before the power went at 10 of 53.76 ms`);
+    assert.ok(flash.isErased(APP + done, 0x800 - done));
+    assert.equal(flash.opCounts().halfWordsProgrammed, done / 2);
+    const never = timed.program(APP + 0x400, Uint8Array.of(1, 2), { cancelled: () => true });
+    await never;
+    assert.ok(flash.isErased(APP + 0x400, 2));
+  });
+
   it('runs concurrent operations one after another (the FPEC is busy)', async () => {
     const clock = new FakeClock();
     const timed = new TimedFlash(Flash.inMemory(), { timing: { pageEraseMs: 30, halfWordProgramUs: 50 }, clock });

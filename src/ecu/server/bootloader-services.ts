@@ -67,6 +67,7 @@ async function startRoutine(core: ServerCore, id: number, optionRecord: Uint8Arr
 }
 
 async function checkDependencies(core: ServerCore, signedManifest: Uint8Array): Promise<Uint8Array> {
+  await core.programming.settled(); // judge flash once no buffered block is still being programmed
   // §13.2.4: the dependency check of an open transfer is out of sequence → NRC 0x24.
   if (core.programming.downloadActive) {
     core.dependencyResult = DEPENDENCY_RESULT.nothingWritten;
@@ -92,7 +93,7 @@ export function requestDownload(core: ServerCore, req: RequestDownloadRequest, l
   };
 }
 
-/** TransferData (§14.4): `76 <BSC>`. */
+/** TransferData (§14.4): `76 <BSC>` as soon as the block is buffered; it is programmed in the background. */
 export async function transferData(core: ServerCore, req: TransferDataRequest): Promise<Outcome> {
   await core.programming.transferData(req.blockSequenceCounter, req.data);
   return {
@@ -100,8 +101,8 @@ export async function transferData(core: ServerCore, req: TransferDataRequest): 
   };
 }
 
-/** RequestTransferExit (§14.5): `77`. */
-export function requestTransferExit(core: ServerCore, req: RequestTransferExitRequest): Outcome {
-  core.programming.transferExit(req.parameterRecord);
+/** RequestTransferExit (§14.5): `77` once every buffered block is programmed (`7F 37 78` meanwhile, if long). */
+export async function requestTransferExit(core: ServerCore, req: RequestTransferExitRequest): Promise<Outcome> {
+  await core.programming.transferExit(req.parameterRecord);
   return { response: encodeResponse({ kind: 'positive', service: 'RequestTransferExit', parameterRecord: new Uint8Array() }) };
 }

@@ -35,6 +35,14 @@ export const PENDING_FRACTION = 0.9;
  */
 export const DEFAULT_MAX_BLOCK_LENGTH = 0x0802;
 
+/**
+ * RAM block buffers of the bootloader's TransferData: blocks accepted (answered `76`) whose programming
+ * may still be running. 2 = one block programming while the next one waits, so the tester can send a
+ * block ahead even on a fast link; a further block waits in the transport's receive buffer (its `76` is
+ * delayed) until the oldest buffer is free.
+ */
+export const DEFAULT_TRANSFER_BUFFERS = 2;
+
 /** Most DIDs accepted in one ReadDataByIdentifier request (more → NRC 0x13). */
 export const MAX_DIDS_PER_READ = 16;
 /** Longest response the server builds (one classic ISO-TP message); longer → NRC 0x14 responseTooLong. */

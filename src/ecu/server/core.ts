@@ -15,6 +15,8 @@ export interface ServerConfig {
   readonly p2StarMs: number;
   readonly s3Ms: number;
   readonly maxResponseLength: number;
+  /** RAM block buffers of TransferData (blocks answered but not yet programmed), ≥ 1. */
+  readonly transferBuffers: number;
   readonly trust: TrustStore | undefined;
   /** Wall time, for certificate validity. */
   readonly now: () => Date;

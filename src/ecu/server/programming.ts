@@ -10,12 +10,22 @@
  * - the ranges of completed downloads (0x37 accepted) whose pages were not erased since: their extent
  *   [lowest start, highest end) is "what was written", the image routine 0xFF01 checks;
  * - the last completed download: what routine 0x0202 hashes by default.
+ *
+ * Double-buffered transfer (docs/flash-sequence.md §2, "Response timing"): TransferData validates a block
+ * (counter, length, range, blank check), copies it into one of `buffers` RAM buffers and answers at once;
+ * the blocks are programmed in the background, one after another in order, through `TimedFlash` (so the
+ * physical timing still applies). A block arriving while every buffer is taken waits (its response is
+ * delayed) until the oldest is programmed. A background failure is reported (NRC 0x72, transfer aborted)
+ * by the next TransferData or RequestTransferExit; 0x37, 0x0202 and 0xFF01 answer only once everything is
+ * programmed. A reset loses the buffers: the block being programmed stops at the next slice, the others
+ * are never written (a power loss).
  */
 import { createHash } from 'node:crypto';
+import { OtaError } from '../../protocol/errors.js';
 import { NRC, UdsNegativeError } from '../../protocol/uds/nrc.js';
 import { decodeMemoryRange } from '../../protocol/uds/memory.js';
 import type { RequestDownloadRequest } from '../../protocol/uds/types.js';
-import { FlashError } from '../flash.js';
+import { FLASH_ERROR, FlashError } from '../flash.js';
 import type { Flash } from '../flash.js';
 import type { TimedFlash } from '../flash-timing.js';
 import { ROUTINE_STATUS_OK } from './constants.js';
@@ -38,6 +48,14 @@ interface ActiveDownload {
   lastBsc: number | null;
   /** An odd trailing byte held back until the next block completes its half-word (flash programs 16 bits). */
   carry: number | null;
+  /** The first failure of a background block: the next 0x36 / 0x37 answers it (NRC 0x72) and aborts. */
+  failure: UdsNegativeError | null;
+}
+
+/** The flash work of one accepted block: the half-words it completes (carry included), copied out of the request. */
+interface Chunk {
+  readonly address: number;
+  readonly bytes: Uint8Array;
 }
 
 function refuse(nrc: number, message: string, cause?: unknown): UdsNegativeError {
@@ -56,13 +74,24 @@ export class Programming {
   private download: ActiveDownload | null = null;
   /** Bumped by `reset`: an erase or program still running when the ECU restarted must not touch the new state. */
   private generation = 0;
+  /** The background programming chain: each accepted block is programmed after the one before it. */
+  private chain: Promise<void> = Promise.resolve();
+  /** Completion of each accepted block not yet programmed, oldest first (at most `buffers` of them). */
+  private readonly inFlight: Promise<void>[] = [];
 
+  /** `buffers`: RAM block buffers, i.e. accepted blocks whose programming may still be running (≥ 1). */
   constructor(
     private readonly flash: Flash,
     private readonly timedFlash: TimedFlash,
-  ) {}
+    private readonly buffers: number = 2,
+  ) {
+    if (!Number.isInteger(buffers) || buffers < 1) throw new OtaError('ECU_CONFIG', `transfer buffers must be an integer ≥ 1, got ${String(buffers)}`);
+  }
 
-  /** Forgets everything (ECU reset, session change): erased pages, downloads, the active transfer. */
+  /**
+   * Forgets everything (ECU reset, session change): erased pages, downloads, the active transfer, and the
+   * blocks still buffered (the one being programmed stops at its next slice; the rest is never written).
+   */
   reset(): void {
     this.generation++;
     this.erasedPages.clear();
@@ -74,6 +103,11 @@ export class Programming {
   /** True between an accepted RequestDownload and its accepted RequestTransferExit. */
   get downloadActive(): boolean {
     return this.download !== null;
+  }
+
+  /** Resolves once every accepted block has been programmed (or failed, or was dropped by a reset). */
+  async settled(): Promise<void> {
+    await this.chain;
   }
 
   /** [lowest start, highest end) of the completed downloads since their pages were erased, or null. */
@@ -138,11 +172,15 @@ export class Programming {
       expectedBsc: 0x01,
       lastBsc: null,
       carry: null,
+      failure: null,
     };
     return maxBlockLength;
   }
 
-  /** TransferData (§14.4) of one block; programs it into flash. */
+  /**
+   * TransferData (§14.4) of one block: validated, copied into a buffer and queued for programming; resolves
+   * once the block is buffered (after waiting for a free buffer if all are taken), not once it is programmed.
+   */
   async transferData(blockSequenceCounter: number, data: Uint8Array): Promise<void> {
     const d = this.download;
     // §14.4.4: TransferData without an active RequestDownload → NRC 0x24.
@@ -151,6 +189,7 @@ export class Programming {
     if (data.length === 0 || data.length + 2 > d.maxBlockLength) {
       throw refuse(NRC.incorrectMessageLengthOrInvalidFormat, `TransferData of ${data.length + 2} bytes (1…${d.maxBlockLength} allowed, data ≥ 1)`);
     }
+    this.reportFailure(d);
     // §14.4.2: the same counter as the last accepted block is a retransmission: answer positively
     // without writing the data again.
     if (blockSequenceCounter === d.lastBsc) return;
@@ -163,23 +202,38 @@ export class Programming {
       this.download = null;
       throw refuse(NRC.transferDataSuspended, `block would bring the download to ${d.received + data.length} of ${d.size} bytes`);
     }
+    // Every buffer taken: the block stays in the transport's receive buffer (its response is delayed)
+    // until the oldest buffered block is programmed — never dropped, never reordered.
     const generation = this.generation;
-    await this.programBlock(d, data);
-    if (generation !== this.generation) return; // reset meanwhile: this download no longer exists
+    while (this.inFlight.length >= this.buffers) {
+      await this.inFlight[0];
+      if (generation !== this.generation) return; // reset meanwhile: this download no longer exists
+      this.reportFailure(d);
+    }
+    const chunk = this.takeChunk(d, data);
     d.received += data.length;
     d.lastBsc = blockSequenceCounter;
     d.expectedBsc = (blockSequenceCounter + 1) & 0xff; // 0xFF wraps to 0x00
+    if (chunk.bytes.length > 0) this.schedule(d, chunk);
   }
 
-  /** RequestTransferExit (§14.5): ends the download once every byte of memorySize was received. */
-  transferExit(parameterRecord: Uint8Array): void {
+  /**
+   * RequestTransferExit (§14.5): ends the download once every byte of memorySize was received and
+   * programmed; waits for the blocks still buffered.
+   */
+  async transferExit(parameterRecord: Uint8Array): Promise<void> {
     const d = this.download;
     // §14.5.4: no transfer in progress → NRC 0x24.
     if (d === null) throw refuse(NRC.requestSequenceError, 'RequestTransferExit without an active download');
     // §14.5.4: this server defines no transferRequestParameterRecord → NRC 0x31.
     if (parameterRecord.length > 0) throw refuse(NRC.requestOutOfRange, 'RequestTransferExit takes no transferRequestParameterRecord');
+    this.reportFailure(d);
     // §14.5.4: the programming of the requested memorySize is not complete → NRC 0x24 (the transfer stays open).
     if (d.received < d.size) throw refuse(NRC.requestSequenceError, `only ${d.received} of ${d.size} bytes were transferred`);
+    const generation = this.generation;
+    await this.chain; // 0x77 confirms that everything is programmed
+    if (generation !== this.generation) return; // reset meanwhile: nobody is told
+    this.reportFailure(d);
     const range = { start: d.start, end: d.start + d.size };
     this.written.push(range);
     this.lastDownload = range;
@@ -190,7 +244,8 @@ export class Programming {
    * Routine 0x0202 checkMemory: `00 <SHA-256:32>` over the last completed download, or over the range
    * of an optional option record `<ALFID> <address> <size>` inside the application region.
    */
-  checkMemory(optionRecord: Uint8Array): Uint8Array {
+  async checkMemory(optionRecord: Uint8Array): Promise<Uint8Array> {
+    await this.settled(); // hash what flash holds once nothing is being programmed any more
     // §13.2.4: checking memory while the transfer is still open is out of sequence → NRC 0x24.
     if (this.download !== null) throw refuse(NRC.requestSequenceError, 'checkMemory before RequestTransferExit');
     let range: FlashRange;
@@ -229,11 +284,12 @@ export class Programming {
   }
 
   /**
-   * Programs `data` following what was received. Flash programs half-words: an odd trailing byte is held
-   * back (`carry`) and programmed with the first byte of the next block; the download's last byte, if
-   * odd, is programmed padded with 0xFF (the erased value, so the flash content is the image).
+   * The half-words `data` completes after what was received, copied out of the request. Flash programs
+   * half-words: an odd trailing byte is held back (`carry`) and programmed with the first byte of the next
+   * block; the download's last byte, if odd, is programmed padded with 0xFF (the erased value, so the flash
+   * content is the image). A blank check refuses at once what could not program (PGERR): NRC 0x72, aborted.
    */
-  private async programBlock(d: ActiveDownload, data: Uint8Array): Promise<void> {
+  private takeChunk(d: ActiveDownload, data: Uint8Array): Chunk {
     const carried = d.carry === null ? 0 : 1;
     const bytes = new Uint8Array(carried + data.length);
     if (d.carry !== null) bytes[0] = d.carry;
@@ -241,13 +297,60 @@ export class Programming {
     const address = d.start + d.received - carried;
     const last = d.received + data.length === d.size;
     const programLength = last || bytes.length % 2 === 0 ? bytes.length : bytes.length - 1;
-    try {
-      if (programLength > 0) await this.timedFlash.program(address, bytes.subarray(0, programLength));
-    } catch (e) {
-      if (this.download === d) this.download = null;
-      throw this.programmingFailure(e, 'program');
+    const chunk = { address, bytes: bytes.subarray(0, programLength) };
+    const stuck = this.firstUnprogrammable(chunk);
+    if (stuck !== null) {
+      // §14.4.4: the server detects an error when programming the memory → NRC 0x72; the transfer is aborted.
+      this.download = null;
+      throw this.programmingFailure(new FlashError(FLASH_ERROR.NOT_ERASED, `half-word at ${hex(stuck)} is not erased (PGERR)`, stuck), 'program');
     }
     d.carry = programLength < bytes.length ? (bytes[bytes.length - 1] as number) : null;
+    return chunk;
+  }
+
+  /** The first half-word of `chunk` the FPEC would skip with PGERR (PM0075 §2.3.3: not erased, value ≠ 0), or null. */
+  private firstUnprogrammable(chunk: Chunk): number | null {
+    const { address, bytes } = chunk;
+    if (bytes.length === 0) return null;
+    const current = this.flash.read(address, bytes.length + (bytes.length % 2));
+    for (let i = 0; i < bytes.length; i += 2) {
+      const erased = current[i] === 0xff && current[i + 1] === 0xff;
+      const zero = bytes[i] === 0 && (i + 1 < bytes.length ? bytes[i + 1] === 0 : false);
+      if (!erased && !zero) return address + i;
+    }
+    return null;
+  }
+
+  /** Queues `chunk` behind the blocks already buffered; a failure is kept for the next 0x36 / 0x37. */
+  private schedule(d: ActiveDownload, chunk: Chunk): void {
+    const generation = this.generation;
+    const done = this.chain.then(async () => {
+      try {
+        await this.programChunk(d, chunk, generation);
+      } finally {
+        this.inFlight.shift(); // the chain is FIFO: the oldest entry is this block's
+      }
+    });
+    this.chain = done;
+    this.inFlight.push(done);
+  }
+
+  private async programChunk(d: ActiveDownload, chunk: Chunk, generation: number): Promise<void> {
+    // Lost with a reset (power loss), or dropped behind a failed block: never programmed.
+    if (generation !== this.generation || d.failure !== null) return;
+    try {
+      await this.timedFlash.program(chunk.address, chunk.bytes, { cancelled: () => generation !== this.generation });
+    } catch (e) {
+      if (generation === this.generation) d.failure = this.programmingFailure(e, 'program');
+    }
+  }
+
+  /** A background block failed: this request answers it (§14.4.4 / §14.5.4 → NRC 0x72) and the transfer is aborted. */
+  private reportFailure(d: ActiveDownload): void {
+    if (d.failure === null) return;
+    // §14.4.4 / §14.5.4: an error programming the memory (an earlier, already answered block) → NRC 0x72.
+    if (this.download === d) this.download = null;
+    throw d.failure;
   }
 
   /** A flash refusal (PGERR, WRPRTERR, …) → NRC 0x72 generalProgrammingFailure (§14.4.4, §13.2.4). */

@@ -69,7 +69,7 @@ export class UdsServer implements ServerCore {
     readonly clock: Clock,
     readonly config: ServerConfig,
   ) {
-    this.programming = new Programming(nvm.flash, nvm.timedFlash);
+    this.programming = new Programming(nvm.flash, nvm.timedFlash, config.transferBuffers);
   }
 
   /** A `UdsRequestHandler` for a link with its own settings; all share this server's state and queue. */

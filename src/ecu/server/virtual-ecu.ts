@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_BLOCK_LENGTH,
   DEFAULT_MAX_RESPONSE_LENGTH,
   DEFAULT_SERVER_TIMING,
+  DEFAULT_TRANSFER_BUFFERS,
   type DependencyResult,
   type EcuMode,
   type Session,
@@ -40,6 +41,11 @@ export interface VirtualEcuOptions {
   timing?: FlashTiming | boolean | null;
   /** maxNumberOfBlockLength of `handler` (3…0xFFFF); default 0x0802. Other links: `handlerFor`. */
   maxBlockLength?: number;
+  /**
+   * TransferData block buffers (≥ 1): blocks answered `76` whose programming may still run in the
+   * background. Default 2 (`DEFAULT_TRANSFER_BUFFERS`).
+   */
+  transferBuffers?: number;
   /** P2 / P2* announced and kept, and S3 (ms). Defaults 50 / 5000 / 5000. */
   serverTiming?: Partial<{ p2Ms: number; p2StarMs: number; s3Ms: number }>;
   /** Longest response built (ReadDataByIdentifier → NRC 0x14 beyond). Default 4095. */
@@ -99,6 +105,13 @@ function checkBlockLength(value: number): number {
   return value;
 }
 
+function checkTransferBuffers(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 16) {
+    throw new OtaError('ECU_CONFIG', `transferBuffers must be an integer 1…16, got ${String(value)}`);
+  }
+  return value;
+}
+
 function resolveTiming(timing: VirtualEcuOptions['timing']): FlashTiming | null {
   if (timing === true) return DEFAULT_FLASH_TIMING;
   if (timing === false || timing === null || timing === undefined) return null;
@@ -131,6 +144,7 @@ export function createVirtualEcu(options: VirtualEcuOptions = {}): VirtualEcu {
     p2StarMs: options.serverTiming?.p2StarMs ?? DEFAULT_SERVER_TIMING.p2StarMs,
     s3Ms: options.serverTiming?.s3Ms ?? DEFAULT_SERVER_TIMING.s3Ms,
     maxResponseLength: options.maxResponseLength ?? DEFAULT_MAX_RESPONSE_LENGTH,
+    transferBuffers: checkTransferBuffers(options.transferBuffers ?? DEFAULT_TRANSFER_BUFFERS),
     trust: options.trust,
     now: options.now ?? (() => new Date()),
   });
