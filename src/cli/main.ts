@@ -11,6 +11,7 @@ import { registerPki } from './pki.js';
 import { registerFirmware } from './firmware.js';
 import { registerEcu } from './ecu.js';
 import { registerManager } from './manager.js';
+import { registerVehicle } from './vehicle.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerFirmware(program);
   registerEcu(program);
   registerManager(program);
+  registerVehicle(program);
   return program;
 }
 

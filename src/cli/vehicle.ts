@@ -1,0 +1,103 @@
+/**
+ * `ota vehicle --id <V> [--pki <dir>] [--broker <url>] [--data <dir>] [--ecu name=<where> …]`: runs one
+ * simulated vehicle (gateway + ECUs, src/cli/sim/vehicle.ts) as its own process until SIGINT/SIGTERM.
+ * Prints one line when it is online, one per secure session and per lost connection, one when stopped.
+ * The vehicle certificate must already exist in the PKI directory (`ota pki issue --role vehicle`).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { OtaError } from '../protocol/errors.js';
+import type { GatewayLog } from '../gateway/index.js';
+import { processIo, type CliIo } from './pki.js';
+import { startSimulatedVehicle } from './sim/vehicle.js';
+
+export const DEFAULT_BROKER_URL = 'mqtts://127.0.0.1:8883';
+
+export interface VehicleCommandOptions {
+  id: string;
+  pki?: string;
+  broker?: string;
+  data?: string;
+  ecu?: string[];
+  verbose?: boolean;
+}
+
+/** connected-system.md §Data directory: `--data`, else `$OTA_HOME`, else `./.ota`. */
+export function dataDirOf(data: string | undefined): string {
+  return data ?? process.env['OTA_HOME'] ?? '.ota';
+}
+
+/** The broker: `--broker`, else the one a running manager wrote to `<data>/manager.json`, else the default. */
+export function brokerUrlOf(broker: string | undefined, dataDir: string): string {
+  if (broker !== undefined) return broker;
+  const file = join(dataDir, 'manager.json');
+  if (existsSync(file)) {
+    try {
+      const written = (JSON.parse(readFileSync(file, 'utf8')) as { broker?: unknown }).broker;
+      if (typeof written === 'string' && written.length > 0) return written;
+    } catch {
+      // An unreadable manager.json is no reason not to try the default.
+    }
+  }
+  return DEFAULT_BROKER_URL;
+}
+
+/**
+ * Runs the vehicle until `signal` aborts, then stops it gracefully (`offline` published, ECU state on
+ * disk). Rejects (SIM_NO_CERTIFICATE, SIM_ECU_SPEC, GW_INSECURE_BROKER, …) if it cannot start.
+ */
+export async function runVehicle(opts: VehicleCommandOptions, io: CliIo, signal: AbortSignal, err: CliIo = { out: (t) => void process.stderr.write(t) }): Promise<void> {
+  const dataDir = dataDirOf(opts.data);
+  const pkiDir = opts.pki ?? join(dataDir, 'pki');
+  const brokerUrl = brokerUrlOf(opts.broker, dataDir);
+  const log: GatewayLog = {
+    info: (m) => {
+      if (opts.verbose === true) err.out(`${m}\n`);
+    },
+    warn: (m) => err.out(`warning: ${m}\n`),
+  };
+  const vehicle = await startSimulatedVehicle({ vehicleId: opts.id, pkiDir, brokerUrl, dataDir, ...(opts.ecu === undefined ? {} : { ecus: opts.ecu }), log });
+  const g = vehicle.gateway;
+  const ecus = vehicle.specs.map((s) => (s.link === 'can' ? `${s.name} can 0x${s.requestId.toString(16).toUpperCase()}` : `${s.name} doip ${s.host}:${s.port}`)).join(', ');
+  let onlineOnce = false;
+  g.on('connected', () => {
+    io.out(onlineOnce ? `vehicle ${opts.id} online again at ${brokerUrl}\n` : `vehicle ${opts.id} online at ${brokerUrl} (ECUs: ${ecus})\n`);
+    onlineOnce = true;
+  });
+  g.on('established', ({ sessionId, suite }) => io.out(`vehicle ${opts.id}: secure session ${sessionId} with the manager (${suite})\n`));
+  g.on('disconnected', (reason) => io.out(`vehicle ${opts.id} offline (${reason}); reconnecting\n`));
+  if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  g.removeAllListeners();
+  await vehicle.close();
+  io.out(`vehicle ${opts.id} stopped\n`);
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function registerVehicle(program: Command, io: CliIo = processIo): void {
+  program
+    .command('vehicle')
+    .description('run one simulated vehicle (gateway + virtual ECUs on a virtual CAN bus, or external DoIP ECUs) until SIGINT/SIGTERM')
+    .requiredOption('--id <vehicleId>', 'vehicle id (the CN of its certificate)')
+    .option('--pki <dir>', 'PKI directory with <id>.pem/.key, ca.pem, crl.pem (default <data>/pki)')
+    .option('--broker <url>', `broker URL, mqtts:// only (default: <data>/manager.json, else ${DEFAULT_BROKER_URL})`)
+    .option('--data <dir>', 'data directory; ECU state in <data>/vehicles/<id>/ecus/<name>/ (default $OTA_HOME, else ./.ota)')
+    .option('--ecu <name=where>', 'an ECU: engine=can, aux=can://0x7E2/0x7EA, engine=doip://127.0.0.1:13400[/0x0010] (repeatable; default engine=can body=can)', collect)
+    .option('--verbose', 'log connection and session details to stderr')
+    .action(async (opts: VehicleCommandOptions) => {
+      if (opts.id.length === 0) throw new OtaError('SIM_CONFIG', '--id must not be empty');
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        await runVehicle(opts, io, stop.signal);
+      } finally {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+      }
+    });
+}

@@ -1,0 +1,394 @@
+/**
+ * The vehicle gateway (telematics unit): connects to the broker over mutually authenticated TLS, keeps
+ * a secure channel with the manager (the vehicle initiates), reports its ECU inventory (`announce`) and
+ * answers diagnostic requests by forwarding them over UDS (connected-system.md is the wire contract).
+ *
+ *   connect → subscribe down/hs, down/rec → publish `online` (retained) → ClientHello on up/hs
+ *   ServerHello → Finished → established → read inventory over UDS → `announce` (first record)
+ *   diag.request → the ECU's queue → diag.response;  HelloRequest → new handshake (≤ 1 per 2 s)
+ *   connection lost → backoff → reconnect → new handshake
+ */
+import { X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { systemClock, type Clock, type TimerHandle } from '../protocol/clock.js';
+import { OtaError } from '../protocol/errors.js';
+import {
+  decodeControl,
+  encodeControl,
+  messageClass,
+  type AnnounceMessage,
+  type ControlMessage,
+  type DiagRequestMessage,
+  type DiagResponseMessage,
+  type EcuInventory,
+} from '../protocol/ota/messages.js';
+import { DEFAULT_SUITES, type SecureChannel, type SuiteName } from '../security/channel/index.js';
+import { trustStoreFromPem } from '../security/pki/index.js';
+import { isTopicSafeId, vehicleTopic } from '../security/topics.js';
+import { checkBackoff, type BackoffPolicy } from './backoff.js';
+import { GATEWAY_CAPABILITIES, GATEWAY_DEFAULTS, GATEWAY_VERSION, GW_CODES } from './constants.js';
+import { EcuPort, type DiagOutcome, type GatewayEcu } from './ecu-port.js';
+import { MqttLink } from './mqtt-link.js';
+import { RefusalCounter, codeOf, silentLog, type GatewayLog } from './refusals.js';
+import { GatewaySession } from './session.js';
+import type { UdsClientOptions } from './uds/client.js';
+
+export interface GatewayOptions {
+  /** The vehicle id: MQTT client id, topic level, and the CN of `certPem`. */
+  vehicleId: string;
+  /** The vehicle certificate and its PKCS#8 key (ECDSA P-256), the fleet CA, and optionally its CRL. */
+  certPem: string;
+  keyPem: string;
+  caPem: string;
+  crlPem?: string;
+  /** `mqtts://host:port`. */
+  brokerUrl: string;
+  /** The ECUs behind this gateway; the gateway owns (and closes) their links. */
+  ecus: GatewayEcu[];
+  /** Suites offered, most preferred first (default aes-256-gcm, 3des-cbc-hmac-sha256). */
+  suites?: readonly SuiteName[];
+  log?: GatewayLog;
+  /** Timers (backoff, handshake retry, HelloRequest rate limit, UDS timing). Default `systemClock`. */
+  clock?: Clock;
+  /** UDS tester settings per ECU (P2/P2* defaults, margin, keep-alive interval). */
+  uds?: Omit<UdsClientOptions, 'clock'>;
+  reconnect?: Partial<BackoffPolicy>;
+  helloRequestIntervalMs?: number;
+  handshakeTimeoutMs?: number;
+  handshakeRetryMaxMs?: number;
+  diagTimeoutMs?: number;
+  maxQueuedPerEcu?: number;
+  inventoryAfterResetMs?: number;
+  mqttKeepaliveSec?: number;
+  connectTimeoutMs?: number;
+  /** Wall time for certificate validity (default the system clock). */
+  now?: () => Date;
+  replayWindow?: number;
+}
+
+/** Events a gateway emits (it never emits `error`). */
+export interface GatewayEvents {
+  connected: [];
+  disconnected: [reason: string];
+  established: [info: { sessionId: string; suite: SuiteName }];
+  announce: [message: AnnounceMessage];
+  diag: [request: DiagRequestMessage, response: DiagResponseMessage];
+  refused: [info: { code: string; where: string }];
+}
+
+export interface GatewayStats {
+  connectAttempts: number;
+  connects: number;
+  disconnects: number;
+  handshakesStarted: number;
+  handshakesEstablished: number;
+  helloRequests: { received: number; honored: number; ignored: number };
+  recordsSent: number;
+  recordsReceived: number;
+  announcesSent: number;
+  diagRequests: number;
+  /** diag.response errors by code (GW_UNKNOWN_ECU, UDS_TIMEOUT, …). */
+  diagErrors: Record<string, number>;
+  /** Records that could not be sent because no session was established. */
+  undeliverable: number;
+  /** Refused handshake messages, records and control messages by code. */
+  refused: Record<string, number>;
+  /** TesterPresent keep-alives sent per ECU. */
+  keepAlives: Record<string, number>;
+}
+
+function commonName(certPem: string): string | undefined {
+  const subject = new X509Certificate(certPem).subject;
+  return subject.split('\n').find((line) => line.startsWith('CN='))?.slice(3);
+}
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase();
+
+export class Gateway extends EventEmitter<GatewayEvents> {
+  readonly vehicleId: string;
+  private readonly opts: GatewayOptions;
+  private readonly clock: Clock;
+  private readonly log: GatewayLog;
+  private readonly ports = new Map<string, EcuPort>();
+  private readonly refusals: RefusalCounter;
+  private readonly mqtt: MqttLink;
+  private session: GatewaySession | undefined;
+  private currentInventory: EcuInventory[] = [];
+  private readonly timers = new Set<TimerHandle>();
+  private readonly counters = { recordsSent: 0, recordsReceived: 0, announcesSent: 0, diagRequests: 0, undeliverable: 0 };
+  private readonly diagErrors: Record<string, number> = {};
+  private started = false;
+  private closed = false;
+
+  constructor(options: GatewayOptions) {
+    super();
+    if (!isTopicSafeId(options.vehicleId)) throw new OtaError(GW_CODES.config, `vehicle id '${options.vehicleId}' cannot be a topic level`);
+    this.opts = options;
+    this.vehicleId = options.vehicleId;
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? silentLog;
+    this.refusals = new RefusalCounter(this.log);
+    const maxQueued = options.maxQueuedPerEcu ?? GATEWAY_DEFAULTS.maxQueuedPerEcu;
+    for (const ecu of options.ecus) {
+      if (this.ports.has(ecu.name) || ecu.name.length === 0 || ecu.name.length > 32) {
+        throw new OtaError(GW_CODES.config, `ECU name '${ecu.name}' is empty, too long or used twice`);
+      }
+      this.ports.set(ecu.name, new EcuPort(ecu, this.clock, maxQueued, options.uds ?? {}));
+    }
+    const topic = (leaf: Parameters<typeof vehicleTopic>[1]): string => vehicleTopic(this.vehicleId, leaf);
+    this.mqtt = new MqttLink(
+      {
+        url: options.brokerUrl,
+        clientId: this.vehicleId,
+        certPem: options.certPem,
+        keyPem: options.keyPem,
+        caPem: options.caPem,
+        ...(options.crlPem === undefined ? {} : { crlPem: options.crlPem }),
+        will: { topic: topic('status'), payload: 'offline' },
+        subscriptions: [topic('down/hs'), topic('down/rec')],
+        keepaliveSec: options.mqttKeepaliveSec ?? GATEWAY_DEFAULTS.mqttKeepaliveSec,
+        connectTimeoutMs: options.connectTimeoutMs ?? GATEWAY_DEFAULTS.connectTimeoutMs,
+        backoff: checkBackoff({ ...GATEWAY_DEFAULTS.reconnect, ...options.reconnect }),
+        clock: this.clock,
+      },
+      {
+        connected: () => this.onConnected(),
+        disconnected: (reason) => this.onDisconnected(reason),
+        message: (t, payload) => this.onMessage(t, payload),
+        note: (m) => this.log.info(`${this.vehicleId}: ${m}`),
+      },
+    );
+  }
+
+  /** Checks the certificate, loads the trust store and starts connecting; resolves before the broker answers. */
+  async start(): Promise<void> {
+    if (this.started || this.closed) throw new OtaError(GW_CODES.config, 'start() may be called once, before close()');
+    this.started = true;
+    const cn = commonName(this.opts.certPem);
+    if (cn !== this.vehicleId) throw new OtaError(GW_CODES.config, `the certificate is for '${cn ?? '?'}', not vehicle '${this.vehicleId}'`);
+    const trust = await trustStoreFromPem(this.opts.caPem, this.opts.crlPem);
+    this.session = new GatewaySession(
+      {
+        certPem: this.opts.certPem,
+        keyPem: this.opts.keyPem,
+        trust,
+        suites: this.opts.suites ?? DEFAULT_SUITES,
+        clock: this.clock,
+        helloRequestIntervalMs: this.opts.helloRequestIntervalMs ?? GATEWAY_DEFAULTS.helloRequestIntervalMs,
+        handshakeTimeoutMs: this.opts.handshakeTimeoutMs ?? GATEWAY_DEFAULTS.handshakeTimeoutMs,
+        handshakeRetryMaxMs: this.opts.handshakeRetryMaxMs ?? GATEWAY_DEFAULTS.handshakeRetryMaxMs,
+        ...(this.opts.now === undefined ? {} : { now: this.opts.now }),
+        ...(this.opts.replayWindow === undefined ? {} : { replayWindow: this.opts.replayWindow }),
+      },
+      {
+        sendHandshake: (bytes) => this.publish('up/hs', bytes),
+        established: (channel) => void this.onEstablished(channel),
+        refused: (e, where) => this.refuse(e, where),
+        note: (m) => this.log.info(`${this.vehicleId}: ${m}`),
+      },
+    );
+    if (this.closed) return;
+    this.mqtt.start();
+  }
+
+  get connected(): boolean {
+    return this.mqtt.connected;
+  }
+
+  /** True while a secure session with the manager is established. */
+  get established(): boolean {
+    return this.session?.current !== undefined;
+  }
+
+  /** The inventory last read (and announced). */
+  get inventory(): EcuInventory[] {
+    return structuredClone(this.currentInventory);
+  }
+
+  get stats(): GatewayStats {
+    const s = this.session?.stats;
+    return {
+      ...this.mqtt.stats,
+      handshakesStarted: s?.handshakesStarted ?? 0,
+      handshakesEstablished: s?.handshakesEstablished ?? 0,
+      helloRequests: { ...(s?.helloRequests ?? { received: 0, honored: 0, ignored: 0 }) },
+      ...this.counters,
+      diagErrors: { ...this.diagErrors },
+      refused: this.refusals.snapshot(),
+      keepAlives: Object.fromEntries([...this.ports].map(([name, port]) => [name, port.client.keepAliveCount])),
+    };
+  }
+
+  // ── link and session ────────────────────────────────────────────────────────────────────────
+
+  private onConnected(): void {
+    this.log.info(`${this.vehicleId}: connected to ${this.opts.brokerUrl}`);
+    this.publishText('status', 'online', true);
+    this.emit('connected');
+    this.session?.connected();
+  }
+
+  private onDisconnected(reason: string): void {
+    this.session?.disconnected();
+    this.log.info(`${this.vehicleId}: disconnected (${reason})`);
+    this.emit('disconnected', reason);
+  }
+
+  private onMessage(topic: string, payload: Uint8Array): void {
+    if (topic === vehicleTopic(this.vehicleId, 'down/hs')) void this.session?.onHandshakeMessage(payload);
+    else if (topic === vehicleTopic(this.vehicleId, 'down/rec')) this.onRecord(payload);
+  }
+
+  private async onEstablished(channel: SecureChannel): Promise<void> {
+    const sessionId = hex(channel.sessionId ?? new Uint8Array());
+    const suite = channel.suite as SuiteName;
+    this.log.info(`${this.vehicleId}: secure session ${sessionId} established (${suite})`);
+    this.emit('established', { sessionId, suite });
+    const inventory = await Promise.all([...this.ports.values()].map((p) => p.readInventory().catch(() => undefined)));
+    if (this.session?.current !== channel) return; // replaced meanwhile: the newer session announces
+    this.mergeInventory(inventory.filter((e): e is EcuInventory => e !== undefined));
+    this.sendAnnounce();
+  }
+
+  private refuse(error: unknown, where: string): void {
+    const code = this.refusals.refuse(error, `${this.vehicleId} ${where}`);
+    this.emit('refused', { code, where });
+  }
+
+  // ── records and control messages ────────────────────────────────────────────────────────────
+
+  private onRecord(record: Uint8Array): void {
+    const plaintext = this.session?.open(record);
+    if (plaintext === undefined) return;
+    this.counters.recordsReceived++;
+    let msg: ControlMessage;
+    try {
+      if (messageClass(plaintext) === 'bulk') throw new OtaError(GW_CODES.unsupportedMessage, 'bulk data is not handled by this gateway yet');
+      msg = decodeControl(plaintext);
+    } catch (e) {
+      this.refuse(e, 'down/rec');
+      return;
+    }
+    if (msg.type === 'diag.request') {
+      void this.onDiagRequest(msg);
+      return;
+    }
+    this.refuse(new OtaError(GW_CODES.unexpectedMessage, `a manager does not send ${msg.type}`), 'down/rec');
+  }
+
+  private async onDiagRequest(req: DiagRequestMessage): Promise<void> {
+    this.counters.diagRequests++;
+    const port = this.ports.get(req.ecu);
+    const outcome: DiagOutcome =
+      port === undefined
+        ? { error: { code: GW_CODES.unknownEcu, message: `this vehicle has no ECU '${req.ecu}'` }, pending: 0, elapsedMs: 0 }
+        : await port.diagnose(Buffer.from(req.request, 'hex'), req.timeoutMs ?? this.opts.diagTimeoutMs ?? GATEWAY_DEFAULTS.diagTimeoutMs);
+    const res: DiagResponseMessage = { type: 'diag.response', id: req.id, ecu: req.ecu, pending: outcome.pending, elapsedMs: outcome.elapsedMs };
+    if ('error' in outcome) {
+      res.error = outcome.error;
+      this.diagErrors[outcome.error.code] = (this.diagErrors[outcome.error.code] ?? 0) + 1;
+    } else {
+      res.response = outcome.response === null ? null : hex(outcome.response);
+      // ISO 14229-1 §10.3: after a positive ECUReset other software may run: re-read what it reports.
+      if (outcome.response?.[0] === 0x51 && port !== undefined) this.later(this.opts.inventoryAfterResetMs ?? GATEWAY_DEFAULTS.inventoryAfterResetMs, () => void this.refreshInventory([port.name]));
+    }
+    this.sendControl(res);
+    this.emit('diag', req, res);
+  }
+
+  /** Seals and publishes one control message; false (counted as undeliverable) without a session. */
+  private sendControl(msg: ControlMessage): boolean {
+    const channel = this.session?.current;
+    if (channel === undefined || !this.mqtt.connected) {
+      this.counters.undeliverable++;
+      this.log.info(`${this.vehicleId}: no session; ${msg.type} not sent`);
+      return false;
+    }
+    let record: Uint8Array;
+    try {
+      record = channel.seal(encodeControl(msg));
+    } catch (e) {
+      this.counters.undeliverable++;
+      this.log.warn(`${this.vehicleId}: could not seal ${msg.type}: ${codeOf(e)}`);
+      return false;
+    }
+    this.counters.recordsSent++;
+    this.publish('up/rec', record);
+    return true;
+  }
+
+  private sendAnnounce(): void {
+    const message: AnnounceMessage = {
+      type: 'announce',
+      vehicleId: this.vehicleId,
+      gateway: { version: GATEWAY_VERSION, suites: [...(this.opts.suites ?? DEFAULT_SUITES)], capabilities: [...GATEWAY_CAPABILITIES] },
+      ecus: this.inventory,
+    };
+    if (this.sendControl(message)) {
+      this.counters.announcesSent++;
+      this.emit('announce', message);
+    }
+  }
+
+  private mergeInventory(entries: EcuInventory[]): boolean {
+    const byName = new Map(this.currentInventory.map((e) => [e.name, e]));
+    for (const e of entries) byName.set(e.name, e);
+    // Keep the configured ECU order.
+    const next = [...this.ports.keys()].map((n) => byName.get(n)).filter((e): e is EcuInventory => e !== undefined);
+    const changed = JSON.stringify(next) !== JSON.stringify(this.currentInventory);
+    this.currentInventory = next;
+    return changed;
+  }
+
+  /**
+   * Re-reads the inventory of `names` (default: every ECU) and, if anything changed and a session is
+   * established, announces it again (connected-system.md §Session life 3). Resolves whether it changed.
+   */
+  async refreshInventory(names?: readonly string[]): Promise<boolean> {
+    const ports = [...this.ports.values()].filter((p) => names === undefined || names.includes(p.name));
+    const entries = await Promise.all(ports.map((p) => p.readInventory().catch(() => undefined)));
+    if (this.closed) return false;
+    const changed = this.mergeInventory(entries.filter((e): e is EcuInventory => e !== undefined));
+    if (changed && this.established) this.sendAnnounce();
+    return changed;
+  }
+
+  // ── plumbing ────────────────────────────────────────────────────────────────────────────────
+
+  private publish(leaf: 'up/hs' | 'up/rec', bytes: Uint8Array): void {
+    this.mqtt.publish(vehicleTopic(this.vehicleId, leaf), bytes).catch((e: unknown) => this.log.info(`${this.vehicleId}: ${codeOf(e)} publishing on ${leaf}`));
+  }
+
+  private publishText(leaf: 'status', text: string, retain: boolean): Promise<void> {
+    return this.mqtt.publish(vehicleTopic(this.vehicleId, leaf), text, retain).catch((e: unknown) => this.log.info(`${this.vehicleId}: ${codeOf(e)} publishing ${leaf}`));
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const handle = this.clock.setTimeout(() => {
+      this.timers.delete(handle);
+      if (!this.closed) fn();
+    }, ms);
+    this.timers.add(handle);
+  }
+
+  /**
+   * Stops the gateway: publishes `offline` (retained) and disconnects, or with `abrupt` drops the
+   * connection without DISCONNECT as a power loss would (the broker then publishes the last will).
+   * Closes the UDS links.
+   */
+  async close(options: { abrupt?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) this.clock.clearTimeout(t);
+    this.timers.clear();
+    if (options.abrupt !== true && this.mqtt.connected) await this.publishText('status', 'offline', true);
+    this.session?.close();
+    await this.mqtt.close(options.abrupt === true);
+    await Promise.all([...this.ports.values()].map((p) => p.close().catch(() => undefined)));
+  }
+}
+
+/** Creates a gateway (not yet started: call `start()`). Throws GW_CONFIG / GW_INSECURE_BROKER for bad options. */
+export function createGateway(options: GatewayOptions): Gateway {
+  return new Gateway(options);
+}
