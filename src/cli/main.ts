@@ -12,6 +12,7 @@ import { registerFirmware } from './firmware.js';
 import { registerEcu } from './ecu.js';
 import { registerManager } from './manager.js';
 import { registerVehicle } from './vehicle.js';
+import { registerBroker } from './broker.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerEcu(program);
   registerManager(program);
   registerVehicle(program);
+  registerBroker(program);
   return program;
 }
 

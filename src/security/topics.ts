@@ -21,7 +21,7 @@ export type DownlinkLeaf = (typeof DOWNLINK)[number];
 
 /** A vehicle id as a topic level: non-empty, no MQTT wildcards or separators, at most 64 characters. */
 export function isTopicSafeId(id: string): boolean {
-  return id.length > 0 && id.length <= 64 && !/[/#+\u0000]/.test(id) && !id.startsWith('$');
+  return id.length > 0 && id.length <= 64 && !/[/#+]/.test(id) && !id.includes('\u0000') && !id.startsWith('$');
 }
 
 export function vehicleTopic(vehicleId: string, leaf: UplinkLeaf | DownlinkLeaf): string {
@@ -52,14 +52,32 @@ export interface TopicPrincipal {
 
 /**
  * May `who` publish to (`publish`) or subscribe to (`subscribe`) `topic` (a filter, for subscribe)?
- * A manager may do anything under `ota/v1/`; a vehicle may publish only its own uplink topics and
- * subscribe only to its own downlink topics (no wildcards); nobody else may do anything.
+ * A manager may do anything under `ota/v1/` (and subscribe to a shared subscription of such a filter);
+ * a vehicle may publish only its own uplink topics and subscribe only to its own downlink topics (no
+ * wildcards); nobody else may do anything.
  */
 export function authorize(who: TopicPrincipal, action: 'publish' | 'subscribe', topic: string): boolean {
-  if (who.role === 'manager') return topic === TOPIC_ROOT || topic.startsWith(TOPIC_ROOT + '/') || topic.startsWith(`$share/`);
+  if (who.role === 'manager') return managerMay(action, topic);
   if (who.role !== 'vehicle' || !isTopicSafeId(who.cn)) return false;
   const parsed = parseVehicleTopic(topic);
   if (!parsed || parsed.vehicleId !== who.cn) return false;
   const allowed: readonly string[] = action === 'publish' ? UPLINK : DOWNLINK;
   return allowed.includes(parsed.leaf);
+}
+
+const SHARE_PREFIX = '$share/';
+
+function managerMay(action: 'publish' | 'subscribe', topic: string): boolean {
+  let filter = topic;
+  if (topic.startsWith(SHARE_PREFIX)) {
+    // MQTT 5 §4.8.2: `$share/{ShareName}/{filter}` exists only as a subscription; the share name is one
+    // level without wildcards, and the filter after it must itself stay under ota/v1/ (a bare `$share/`
+    // prefix once let a manager subscribe to anything, `$share/g/#` or `$share/g/$SYS/#`).
+    if (action !== 'subscribe') return false;
+    const rest = topic.slice(SHARE_PREFIX.length);
+    const slash = rest.indexOf('/');
+    if (slash <= 0 || /[#+]/.test(rest.slice(0, slash))) return false;
+    filter = rest.slice(slash + 1);
+  }
+  return filter === TOPIC_ROOT || filter.startsWith(TOPIC_ROOT + '/');
 }

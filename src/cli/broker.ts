@@ -1,0 +1,98 @@
+/**
+ * `ota broker`: run the embedded MQTT broker standalone, or write the equivalent Mosquitto
+ * configuration (`ota broker mosquitto-config`). See docs/operations.md.
+ */
+import { join } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ensureBrokerCertificate, startBroker, writeMosquittoConfig, type BrokerStats } from '../broker/index.js';
+
+/** Where the command writes: `out` for results (stdout), `err` for log lines (stderr). */
+export interface BrokerCliIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIo: BrokerCliIo = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
+/** The PKI directory when --pki is not given: `$OTA_HOME/pki`, else `./.ota/pki`. */
+export function defaultPkiDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.OTA_HOME ?? '.ota', 'pki');
+}
+
+/** A TCP port: 0-65535 (0 = any free port, where listening). */
+export function parsePort(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535) throw new InvalidArgumentError('expected a port number 0-65535');
+  return Number(value);
+}
+
+/** Resolves with the first of `signals` the process receives (listeners removed again). */
+export function nextSignal(signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      for (const s of signals) process.off(s, on);
+      resolve(sig);
+    };
+    for (const s of signals) process.on(s, on);
+  });
+}
+
+export function registerBroker(program: Command, io: BrokerCliIo = processIo): void {
+  const broker = program
+    .command('broker')
+    .description('run the embedded MQTT broker (mutual TLS with the fleet PKI, per-vehicle topic ACL) until SIGINT/SIGTERM')
+    .option('--pki <dir>', 'PKI directory (default $OTA_HOME/pki or ./.ota/pki); broker.pem/key are issued if missing')
+    .option('--host <host>', 'listen address', '127.0.0.1')
+    .option('--port <port>', 'listen port (0: any free port)', parsePort, 8883)
+    // mosquitto-config shares --pki/--host/--port: commander parses them on this command, wherever they
+    // stand, and the subcommand reads them through optsWithGlobals().
+    .configureHelp({ showGlobalOptions: true })
+    .action(async (opts: { pki?: string; host: string; port: number }) => {
+      const pkiDir = opts.pki ?? defaultPkiDir();
+      if (await ensureBrokerCertificate(pkiDir, { hosts: [opts.host] })) {
+        io.err(`issued the broker certificate ${join(pkiDir, 'broker.pem')}\n`);
+      }
+      const stopped = nextSignal();
+      const running = await startBroker({ pkiDir, host: opts.host, port: opts.port, log: (line) => io.err(line + '\n') });
+      io.out(`broker listening on ${running.url}\n`);
+      const sig = await stopped;
+      await running.close();
+      io.out(`broker stopped (${sig}): ${summary(running.stats)}\n`);
+    });
+
+  broker
+    .command('mosquitto-config')
+    .description('write mosquitto.conf and an ACL file enforcing the same rules with Mosquitto 2.x (--pki, --host, --port as above; issues broker.pem/key if missing)')
+    .requiredOption('--out <dir>', 'where to write mosquitto.conf and acl')
+    .option('--manager <cn...>', 'manager certificate CNs allowed the whole namespace (added to the PKI index managers)')
+    .option('--user <name>', "Mosquitto's `user` option: the account that runs it (it must be able to read the PKI keys)")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<{ pki?: string; out: string; host: string; port: number; manager?: string[]; user?: string }>();
+      const pkiDir = opts.pki ?? defaultPkiDir();
+      if (await ensureBrokerCertificate(pkiDir, { hosts: [opts.host] })) {
+        io.err(`issued the broker certificate ${join(pkiDir, 'broker.pem')}\n`);
+      }
+      const written = await writeMosquittoConfig({
+        pkiDir,
+        outDir: opts.out,
+        host: opts.host,
+        port: opts.port,
+        managers: opts.manager,
+        user: opts.user,
+      });
+      for (const w of written.warnings) io.err(`warning: ${w}\n`);
+      io.out(`wrote ${written.confPath} and ${written.aclPath} (managers: ${written.managers.join(', ') || 'none'})\n`);
+      io.out(`run: mosquitto -c ${written.confPath}\n`);
+    });
+}
+
+function summary(stats: BrokerStats): string {
+  const total = (t: Record<string, number>): number => Object.values(t).reduce((a, b) => a + b, 0);
+  const { accepted, refused } = stats;
+  return (
+    `${accepted.connections} connections accepted, ${total(refused.connections)} refused; ` +
+    `${total(refused.publishes)} publishes and ${total(refused.subscriptions)} subscriptions refused`
+  );
+}
