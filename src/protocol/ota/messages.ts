@@ -3,13 +3,14 @@
  * (never on the broker in the clear). Byte 0 is the message class:
  *
  *   0x01 ‖ UTF-8 JSON   a control message (below), at most `MAX_CONTROL_BYTES`
- *   0x02 ‖ binary       bulk data (firmware chunks; layout defined with the update flow)
+ *   0x02 ‖ binary       bulk data: firmware chunks (`encodeChunk` in update-messages.ts)
  *
  * Control messages are JSON objects with a `type`. Byte strings (UDS requests and responses) are upper-
  * or lower-case hex without spaces. Decoding checks every field's type and range and throws
  * `DecodeError('OTA_MSG_…')`; unknown fields are ignored (forward compatibility), unknown types refused.
  */
 import { DecodeError } from '../errors.js';
+import { checkUpdateMessage, isUpdateMessageType, type UpdateMessage } from './update-messages.js';
 
 export const MESSAGE_CLASS = { control: 0x01, bulk: 0x02 } as const;
 export const MAX_CONTROL_BYTES = 256 * 1024;
@@ -61,7 +62,7 @@ export interface DiagResponseMessage {
   error?: { code: string; message: string };
 }
 
-export type ControlMessage = AnnounceMessage | DiagRequestMessage | DiagResponseMessage;
+export type ControlMessage = AnnounceMessage | DiagRequestMessage | DiagResponseMessage | UpdateMessage;
 export type ControlType = ControlMessage['type'];
 
 export function encodeControl(msg: ControlMessage): Uint8Array {
@@ -98,6 +99,7 @@ export function decodeControl(bytes: Uint8Array): ControlMessage {
     case 'diag.response':
       return checkDiagResponse(value);
     default:
+      if (isUpdateMessageType(value['type'])) return checkUpdateMessage(value);
       throw fail('OTA_MSG_TYPE', `unknown control message type ${JSON.stringify(value['type'])}`);
   }
 }
