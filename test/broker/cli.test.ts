@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { parsePort, registerBroker } from '../../src/cli/broker.js';
 import { connect, connectFails, makePki, WAIT_MS, type TestPki } from './helpers.js';
-
-const FIXTURE = fileURLToPath(new URL('./fixtures/ota-broker.ts', import.meta.url));
+import { spawnOta } from '../helpers/ota-cli.js';
 
 function program(): { run: (...args: string[]) => Promise<void>; out: string[]; err: string[] } {
   const out: string[] = [];
@@ -24,9 +21,7 @@ describe('ota broker', () => {
   after(async () => pki.cleanup());
 
   it('runs until SIGTERM: prints its URL, logs a refusal in one line, exits 0', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, 'broker', '--pki', pki.dir, '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnOta(['broker', '--pki', pki.dir, '--port', '0']);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

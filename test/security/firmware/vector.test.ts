@@ -2,11 +2,13 @@
 import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { signBody, verifyBody } from '../../../src/security/firmware/envelope.js';
 import { decodeSignedManifest, encodeManifest, type Manifest } from '../../../src/security/firmware/manifest.js';
 import { verifyUpdate } from '../../../src/security/firmware/verify.js';
 import { trustStoreFromPem } from '../../../src/security/pki/verify.js';
+import { repoRoot } from '../../helpers/ota-cli.js';
 
 interface Vector {
   privateKeyHex: string;
@@ -22,7 +24,7 @@ interface Vector {
   signedManifest: { verifyAt: string; caPem: string; releaseCertPem: string; hex: string; sha256Hex: string };
 }
 
-const v = JSON.parse(readFileSync(new URL('../../../docs/test-vectors/manifest-signature.json', import.meta.url), 'utf8')) as Vector;
+const v = JSON.parse(readFileSync(join(repoRoot, 'docs', 'test-vectors', 'manifest-signature.json'), 'utf8')) as Vector;
 const bytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
 
 describe('manifest signature test vector', () => {
