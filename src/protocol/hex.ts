@@ -8,7 +8,7 @@ export function parseHex(text: string): Uint8Array {
   const cleaned = text
     .trim()
     .replace(/0x/gi, '')
-    .replace(/[\s,:\-]+/g, '');
+    .replace(/[\s,:-]+/g, '');
   if (cleaned.length % 2 !== 0) {
     throw new DecodeError('HEX_INVALID', `hex text has an odd number of digits (${cleaned.length})`);
   }
