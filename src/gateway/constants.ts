@@ -6,7 +6,7 @@
 /** Software version of the telematics unit, reported in `announce.gateway.version`. */
 export const GATEWAY_VERSION = '0.1.0';
 
-/** What this gateway can do for the manager (`announce.gateway.capabilities`). */
+/** What this gateway can do for the manager (`announce.gateway.capabilities`); `update` is added when it has a data directory. */
 export const GATEWAY_CAPABILITIES = ['diag'] as const;
 
 /** Codes the gateway itself produces (channel refusals keep their SC_* / PKI_* codes, messages OTA_MSG_*). */
@@ -31,6 +31,22 @@ export const GW_CODES = {
   publish: 'GW_PUBLISH',
   /** Gateway configuration error (duplicate ECU names, bad vehicle id). */
   config: 'GW_CONFIG',
+  /** update.offer to a gateway without a data directory (it cannot keep an image). */
+  updateUnavailable: 'GW_UPDATE_UNAVAILABLE',
+  /** update.offer for an ECU whose SecurityAccess secret the gateway was not given. */
+  noSecret: 'GW_NO_SECRET',
+  /** update.offer whose chunk geometry does not cover the manifest's length, or that contradicts the job. */
+  badOffer: 'GW_BAD_OFFER',
+  /** A chunk or update.cancel for a job the gateway is not downloading. */
+  unknownJob: 'GW_UNKNOWN_JOB',
+  /** update.offer reusing the id of a finished job with an assignment it was never offered with. */
+  jobFinished: 'GW_JOB_FINISHED',
+  /** The job was cancelled by the manager before the flash started. */
+  cancelled: 'GW_CANCELLED',
+  /** A download replaced by a newer verified offer for the same ECU. */
+  superseded: 'GW_SUPERSEDED',
+  /** update.cancel after the flash started (the flash runs to its end). */
+  cancelTooLate: 'GW_CANCEL_TOO_LATE',
 } as const;
 
 /** Defaults of `createGateway` options (all in ms unless named otherwise). */
@@ -51,4 +67,12 @@ export const GATEWAY_DEFAULTS = {
   maxQueuedPerEcu: 16,
   /** After a positive ECUReset the gateway re-reads that ECU's inventory after this delay. */
   inventoryAfterResetMs: 300,
+  /** Update agent (update-flow.md): chunks the manager may keep unacknowledged, status rate limit, flash attempts. */
+  update: {
+    window: 32,
+    /** At most one update.status per job per this interval (≤ 5/s); phase changes always go out. */
+    statusIntervalMs: 200,
+    /** Attempts of a flash that failed on a timeout or the link (a refusal by the ECU is not retried). */
+    flashAttempts: 2,
+  },
 } as const;

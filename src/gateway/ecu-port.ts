@@ -23,6 +23,8 @@ export interface GatewayEcu {
   /** CAN request id or DoIP logical address as the manager sees it, e.g. `0x7E0` / `0x0010`. */
   address: string;
   uds: UdsLink;
+  /** The ECU's SecurityAccess secret (level 0x11, key rule of ARCHITECTURE §2.4); without it the gateway cannot flash it. */
+  secret?: Uint8Array;
 }
 
 /** The virtual ECU's boot-state DID (src/ecu/server: `<mode> <bootReason>`, mode 0x01 bootloader / 0x02 application). */
@@ -70,6 +72,8 @@ export class EcuPort {
   /** Requests enqueued and not finished, the one in work included. */
   private pendingCount = 0;
   private closed = false;
+  /** Why the ECU is reserved (a flash), or undefined. */
+  private reservedFor: string | undefined;
 
   constructor(
     readonly ecu: GatewayEcu,
@@ -82,6 +86,28 @@ export class EcuPort {
 
   get name(): string {
     return this.ecu.name;
+  }
+
+  /** What holds the ECU exclusively (e.g. `flashing job J`), or undefined. */
+  get reserved(): string | undefined {
+    return this.reservedFor;
+  }
+
+  /**
+   * Runs `task` alone with the ECU (a flash): it waits for the request in work and those already
+   * queued; from this call until it ends, diagnostic requests answer GW_BUSY at once and inventory
+   * reads reject with GW_BUSY (the gateway keeps the entry it had). Inside `task` use `client` and
+   * `inventoryNow()` directly.
+   */
+  exclusive<T>(reason: string, task: () => Promise<T>): Promise<T> {
+    if (this.reservedFor !== undefined) return Promise.reject(new OtaError(GW_CODES.busy, `ECU ${this.name} is reserved (${this.reservedFor})`));
+    this.reservedFor = reason;
+    const run = this.enqueue(task);
+    const release = (): void => {
+      this.reservedFor = undefined;
+    };
+    run.then(release, release);
+    return run;
   }
 
   /** Requests waiting behind the one in work. */
@@ -111,6 +137,10 @@ export class EcuPort {
    */
   diagnose(request: Uint8Array, timeoutMs: number): Promise<DiagOutcome> {
     if (this.closed) return Promise.resolve({ error: { code: GW_CODES.closed, message: 'the gateway is closed' }, pending: 0, elapsedMs: 0 });
+    if (this.reservedFor !== undefined) {
+      // Diagnostics pause while the ECU is flashed: a request now could break the programming session.
+      return Promise.resolve({ error: { code: GW_CODES.busy, message: `ECU ${this.name} is busy: ${this.reservedFor}` }, pending: 0, elapsedMs: 0 });
+    }
     if (this.queued >= this.maxQueued && this.pendingCount > 0) {
       return Promise.resolve({ error: { code: GW_CODES.busy, message: `${this.queued} requests already wait for ECU ${this.name}` }, pending: 0, elapsedMs: 0 });
     }
@@ -168,6 +198,7 @@ export class EcuPort {
 
   /** Reads the ECU's identification over UDS (0xF189, 0xF180, 0xF18C, 0xF191, boot state 0xFD00), queued like any request. */
   readInventory(): Promise<EcuInventory> {
+    if (this.reservedFor !== undefined) return Promise.reject(new OtaError(GW_CODES.busy, `ECU ${this.name} is busy: ${this.reservedFor}`));
     return this.enqueue(() => this.inventoryNow());
   }
 
@@ -179,7 +210,8 @@ export class EcuPort {
     }
   }
 
-  private async inventoryNow(): Promise<EcuInventory> {
+  /** Reads the inventory now, bypassing the queue: only inside an `exclusive` task. */
+  async inventoryNow(): Promise<EcuInventory> {
     const base = { name: this.ecu.name, link: this.ecu.link, address: this.ecu.address };
     const app = await this.read(DID.vehicleManufacturerECUSoftwareVersionNumber);
     if (isOtaError(app.error) && !(app.error instanceof UdsNegativeError)) {

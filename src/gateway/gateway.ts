@@ -6,6 +6,7 @@
  *   connect → subscribe down/hs, down/rec → publish `online` (retained) → ClientHello on up/hs
  *   ServerHello → Finished → established → read inventory over UDS → `announce` (first record)
  *   diag.request → the ECU's queue → diag.response;  HelloRequest → new handshake (≤ 1 per 2 s)
+ *   update.offer / chunks / update.cancel → the update agent (update/agent.ts, docs/update-flow.md)
  *   connection lost → backoff → reconnect → new handshake
  */
 import { X509Certificate } from 'node:crypto';
@@ -32,6 +33,8 @@ import { MqttLink } from './mqtt-link.js';
 import { RefusalCounter, codeOf, silentLog, type GatewayLog } from './refusals.js';
 import { GatewaySession } from './session.js';
 import type { UdsClientOptions } from './uds/client.js';
+import { UpdateAgent, type UpdateAgentOptions, type UpdateStats } from './update/agent.js';
+import type { UpdateStatusMessage } from '../protocol/ota/update-messages.js';
 
 export interface GatewayOptions {
   /** The vehicle id: MQTT client id, topic level, and the CN of `certPem`. */
@@ -43,8 +46,12 @@ export interface GatewayOptions {
   crlPem?: string;
   /** `mqtts://host:port`. */
   brokerUrl: string;
-  /** The ECUs behind this gateway; the gateway owns (and closes) their links. */
+  /** The ECUs behind this gateway (with their SecurityAccess secrets, to flash them); the gateway owns (and closes) their links. */
   ecus: GatewayEcu[];
+  /** The gateway's own data directory: update jobs, images and last-good images live in `<dataDir>/updates/`. Without it updates are refused. */
+  dataDir?: string;
+  /** Update agent settings (window, status rate, flash attempts, durability). */
+  update?: Omit<UpdateAgentOptions, 'dataDir'>;
   /** Suites offered, most preferred first (default aes-256-gcm, 3des-cbc-hmac-sha256). */
   suites?: readonly SuiteName[];
   log?: GatewayLog;
@@ -74,6 +81,8 @@ export interface GatewayEvents {
   announce: [message: AnnounceMessage];
   diag: [request: DiagRequestMessage, response: DiagResponseMessage];
   refused: [info: { code: string; where: string }];
+  /** Every update.status the update agent reports (also those it could not send for want of a session). */
+  update: [status: UpdateStatusMessage];
 }
 
 export interface GatewayStats {
@@ -95,6 +104,7 @@ export interface GatewayStats {
   refused: Record<string, number>;
   /** TesterPresent keep-alives sent per ECU. */
   keepAlives: Record<string, number>;
+  updates: UpdateStats;
 }
 
 function commonName(certPem: string): string | undefined {
@@ -113,6 +123,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly refusals: RefusalCounter;
   private readonly mqtt: MqttLink;
   private session: GatewaySession | undefined;
+  private readonly updates: UpdateAgent;
   private currentInventory: EcuInventory[] = [];
   private readonly timers = new Set<TimerHandle>();
   private readonly counters = { recordsSent: 0, recordsReceived: 0, announcesSent: 0, diagRequests: 0, undeliverable: 0 };
@@ -135,6 +146,21 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       }
       this.ports.set(ecu.name, new EcuPort(ecu, this.clock, maxQueued, options.uds ?? {}));
     }
+    this.updates = new UpdateAgent(
+      {
+        vehicleId: this.vehicleId,
+        clock: this.clock,
+        log: this.log,
+        now: () => (options.now ?? (() => new Date()))(),
+        port: (name) => this.ports.get(name),
+        send: (msg) => this.sendControl(msg),
+        refuse: (e, where) => this.refuse(e, where),
+        noteInventory: (entry) => void this.mergeInventory([entry]),
+        refreshInventory: (names) => this.refreshInventory(names),
+        status: (msg) => this.emit('update', msg),
+      },
+      { ...options.update, ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }) },
+    );
     const topic = (leaf: Parameters<typeof vehicleTopic>[1]): string => vehicleTopic(this.vehicleId, leaf);
     this.mqtt = new MqttLink(
       {
@@ -188,6 +214,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       },
     );
     if (this.closed) return;
+    this.updates.start(trust);
     this.mqtt.start();
   }
 
@@ -216,6 +243,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       diagErrors: { ...this.diagErrors },
       refused: this.refusals.snapshot(),
       keepAlives: Object.fromEntries([...this.ports].map(([name, port]) => [name, port.client.keepAliveCount])),
+      updates: structuredClone(this.updates.stats),
     };
   }
 
@@ -248,6 +276,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.session?.current !== channel) return; // replaced meanwhile: the newer session announces
     this.mergeInventory(inventory.filter((e): e is EcuInventory => e !== undefined));
     this.sendAnnounce();
+    this.updates.onEstablished();
   }
 
   private refuse(error: unknown, where: string): void {
@@ -263,7 +292,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.counters.recordsReceived++;
     let msg: ControlMessage;
     try {
-      if (messageClass(plaintext) === 'bulk') throw new OtaError(GW_CODES.unsupportedMessage, 'bulk data is not handled by this gateway yet');
+      if (messageClass(plaintext) === 'bulk') {
+        this.updates.onChunk(plaintext);
+        return;
+      }
       msg = decodeControl(plaintext);
     } catch (e) {
       this.refuse(e, 'down/rec');
@@ -273,6 +305,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       void this.onDiagRequest(msg);
       return;
     }
+    if (msg.type === 'update.offer') return this.updates.onOffer(msg);
+    if (msg.type === 'update.cancel') return this.updates.onCancel(msg);
     this.refuse(new OtaError(GW_CODES.unexpectedMessage, `a manager does not send ${msg.type}`), 'down/rec');
   }
 
@@ -321,7 +355,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const message: AnnounceMessage = {
       type: 'announce',
       vehicleId: this.vehicleId,
-      gateway: { version: GATEWAY_VERSION, suites: [...(this.opts.suites ?? DEFAULT_SUITES)], capabilities: [...GATEWAY_CAPABILITIES] },
+      gateway: { version: GATEWAY_VERSION, suites: [...(this.opts.suites ?? DEFAULT_SUITES)], capabilities: [...GATEWAY_CAPABILITIES, ...(this.updates.available ? ['update'] : [])] },
       ecus: this.inventory,
     };
     if (this.sendControl(message)) {
@@ -379,6 +413,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async close(options: { abrupt?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.updates.close();
     for (const t of this.timers) this.clock.clearTimeout(t);
     this.timers.clear();
     if (options.abrupt !== true && this.mqtt.connected) await this.publishText('status', 'offline', true);

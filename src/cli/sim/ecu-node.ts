@@ -7,6 +7,8 @@ import type { VirtualCanBus } from '../../protocol/can/index.js';
 import { openNvm } from '../../ecu/nvm.js';
 import { bindCanNode } from '../../ecu/links/can-node.js';
 import { createVirtualEcu, type VirtualEcu } from '../../ecu/server/index.js';
+import { defaultEcuSecret } from '../../ecu/security-access.js';
+import { IDENT_DID } from '../../ecu/state.js';
 import type { GatewayLog } from '../../gateway/index.js';
 import type { TrustStore } from '../../security/pki/index.js';
 import { FUNCTIONAL_CAN_ID, type SimEcuSpec } from './ecu-spec.js';
@@ -27,6 +29,8 @@ export interface EcuNodeOptions {
 export interface EcuNode {
   readonly name: string;
   readonly ecu: VirtualEcu;
+  /** The ECU's SecurityAccess secret (the simulator's default for its serial number), for the gateway to flash it. */
+  readonly secret: Uint8Array;
   close(): void;
 }
 
@@ -53,10 +57,13 @@ export function createEcuNode(o: EcuNodeOptions): EcuNode {
   }
   const node = o.bus.attach(o.spec.name);
   const can = bindCanNode(node, ecu.handler, { requestId: o.spec.requestId, responseId: o.spec.responseId, functionalId: FUNCTIONAL_CAN_ID, clock: o.clock });
+  // The secret the NVM derived (openNvm without `secret`): from the serial number the ECU keeps in its state.
+  const serial = Buffer.from(nvm.state.readDid(IDENT_DID.serialNumber) ?? new Uint8Array()).toString('latin1');
   let closed = false;
   return {
     name: o.spec.name,
     ecu,
+    secret: defaultEcuSecret(serial),
     close: () => {
       if (closed) return;
       closed = true;

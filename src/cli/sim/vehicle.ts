@@ -6,7 +6,9 @@
  *
  * State: each virtual ECU keeps its flash and NVM in `<dataDir>/vehicles/<V>/ecus/<name>/`, so a
  * restarted vehicle finds its ECUs as it left them. A new ECU is factory-programmed with a demo
- * application (factory.ts) unless `factoryApplication: false`.
+ * application (factory.ts) unless `factoryApplication: false`. The gateway keeps its update store in
+ * `<dataDir>/vehicles/<V>/gateway/` (update jobs, images, last-good images) and knows each virtual
+ * ECU's SecurityAccess secret (the simulator default, `defaultEcuSecret(serial)`), so it can flash them.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,6 +42,8 @@ export interface SimulatedVehicleOptions {
   dataDir: string;
   /** ECU specs (`engine=doip://127.0.0.1:13400`, see ecu-spec.ts) or parsed ones; default engine + body on CAN. */
   ecus?: ReadonlyArray<string | SimEcuSpec>;
+  /** SecurityAccess secrets of external (DoIP) ECUs by name, so the gateway can flash them; virtual ECUs need none. */
+  secrets?: Readonly<Record<string, Uint8Array>>;
   /** Program a demo application into new virtual ECUs (default true). */
   factoryApplication?: boolean;
   log?: GatewayLog;
@@ -148,14 +152,16 @@ export async function startSimulatedVehicle(options: SimulatedVehicleOptions): P
     for (const spec of specs) {
       if (spec.link === 'can' && bus !== undefined) {
         const stateDir = join(options.dataDir, 'vehicles', vehicleId, 'ecus', spec.name);
-        nodes.push(createEcuNode({ bus, spec, stateDir, vehicleId, trust, clock, factoryApplication: options.factoryApplication ?? true, ...(options.log === undefined ? {} : { log: options.log }) }));
+        const node = createEcuNode({ bus, spec, stateDir, vehicleId, trust, clock, factoryApplication: options.factoryApplication ?? true, ...(options.log === undefined ? {} : { log: options.log }) });
+        nodes.push(node);
         const uds = createIsoTpLink(bus.attach(`gateway:${spec.name}`), { requestId: spec.requestId, responseId: spec.responseId, clock });
-        gatewayEcus.push({ name: spec.name, link: 'can', address: ecuAddress(spec), uds });
+        gatewayEcus.push({ name: spec.name, link: 'can', address: ecuAddress(spec), uds, secret: node.secret });
       } else if (spec.link === 'doip') {
         const key = `${spec.host}:${spec.port}`;
         const entity = entities.get(key) ?? new DoipEntity(spec.host, spec.port);
         entities.set(key, entity);
-        gatewayEcus.push({ name: spec.name, link: 'doip', address: ecuAddress(spec), uds: entity.link(spec.logicalAddress) });
+        const secret = options.secrets?.[spec.name];
+        gatewayEcus.push({ name: spec.name, link: 'doip', address: ecuAddress(spec), uds: entity.link(spec.logicalAddress), ...(secret === undefined ? {} : { secret }) });
       }
     }
   } catch (e) {
@@ -165,6 +171,7 @@ export async function startSimulatedVehicle(options: SimulatedVehicleOptions): P
     throw e;
   }
   const gateway = createGateway({
+    dataDir: join(options.dataDir, 'vehicles', vehicleId, 'gateway'),
     ...options.gateway,
     vehicleId,
     ...credentials,

@@ -12,6 +12,13 @@ export type UpdatePhase = (typeof UPDATE_PHASES)[number];
 export const MAX_CHUNK_SIZE = 60 * 1024;
 export const MAX_CHUNKS = 16_384;
 export const MAX_WINDOW = 1024;
+/** A job id is 1..64 UTF-8 bytes of well-formed Unicode: the same id must fit a chunk header (encodeChunk). */
+export const MAX_JOB_ID_BYTES = 64;
+
+/** Whether `id` can name a job in control messages and chunks alike (no lone surrogates, ≤ 64 UTF-8 bytes). */
+export function isJobId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && !/\p{Cs}/u.test(id) && Buffer.byteLength(id, 'utf8') <= MAX_JOB_ID_BYTES;
+}
 
 export interface UpdateOfferMessage {
   type: 'update.offer';
@@ -68,7 +75,9 @@ export function isUpdateMessageType(t: unknown): t is UpdateMessageType {
 
 /** Check the fields of an update control message (already parsed JSON with a known `type`). */
 export function checkUpdateMessage(v: Record<string, unknown>): UpdateMessage {
-  const jobId = str(v, 'jobId', 64);
+  const jobId = v['jobId'];
+  // A job id the chunk header could not carry (over 64 UTF-8 bytes, or not encodable as UTF-8) would make the job undownloadable.
+  if (!isJobId(jobId)) throw fail('OTA_MSG_FIELD', `jobId is not 1..${MAX_JOB_ID_BYTES} UTF-8 bytes of well-formed text`);
   switch (v['type']) {
     case 'update.offer': {
       const chunkSize = int(v, 'chunkSize', 1, MAX_CHUNK_SIZE);
@@ -113,8 +122,8 @@ export interface ChunkMessage {
 
 /** `02 ‖ 01 ‖ jobId length (1) ‖ jobId (UTF-8) ‖ index (u32 BE) ‖ data`. */
 export function encodeChunk(chunk: ChunkMessage): Uint8Array {
+  if (!isJobId(chunk.jobId)) throw fail('OTA_CHUNK_JOB_ID', `job id must be 1..${MAX_JOB_ID_BYTES} UTF-8 bytes of well-formed text`);
   const id = Buffer.from(chunk.jobId, 'utf8');
-  if (id.length === 0 || id.length > 64) throw fail('OTA_CHUNK_JOB_ID', 'job id must be 1..64 UTF-8 bytes');
   if (!Number.isInteger(chunk.index) || chunk.index < 0 || chunk.index >= MAX_CHUNKS) throw fail('OTA_CHUNK_INDEX', `chunk index ${chunk.index} out of range`);
   if (chunk.data.length === 0 || chunk.data.length > MAX_CHUNK_SIZE) throw fail('OTA_CHUNK_SIZE', `chunk of ${chunk.data.length} bytes`);
   const out = Buffer.allocUnsafe(3 + id.length + 4 + chunk.data.length);

@@ -30,12 +30,43 @@ describe('update control messages', () => {
     ['non-base64 manifest', { type: 'update.offer', jobId: 'j', ecu: 'e', assignment: 'AA==', manifest: 'not base64!', chunkSize: 1, chunks: 1 }],
     ['a zero window', { type: 'update.accept', jobId: 'j', have: '', window: 0 }],
     ['a missing job id', { type: 'update.cancel' }],
+    // 33 × 'é' = 33 characters but 66 UTF-8 bytes: no chunk header could carry it.
+    ['a job id of 66 UTF-8 bytes', { type: 'update.cancel', jobId: 'é'.repeat(33) }],
+    // JSON may carry a lone surrogate (\ud800); UTF-8 cannot, so chunks would name another job.
+    ['a job id with a lone surrogate', { type: 'update.cancel', jobId: 'job-\ud800' }],
   ];
   for (const [what, value] of malformed) {
     it(`refuses ${what} with OTA_MSG_FIELD`, () => {
       assert.throws(() => decodeControl(raw(value)), isCode('OTA_MSG_FIELD'));
     });
   }
+});
+
+describe('job ids in control messages and chunks', () => {
+  it('every job id a control message accepts round-trips through a chunk header, and no other', () => {
+    const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ minLength: 0, maxLength: 70 }), fc.string({ unit: anyUnit, minLength: 1, maxLength: 40 })), (jobId) => {
+        let accepted: boolean;
+        try {
+          decodeControl(Uint8Array.from([0x01, ...Buffer.from(JSON.stringify({ type: 'update.cancel', jobId }), 'utf8')]));
+          accepted = true;
+        } catch (e) {
+          assert.ok(isCode('OTA_MSG_FIELD')(e));
+          accepted = false;
+        }
+        if (accepted) assert.equal(decodeChunk(encodeChunk({ jobId, index: 0, data: Uint8Array.of(1) })).jobId, jobId);
+        else assert.throws(() => encodeChunk({ jobId, index: 0, data: Uint8Array.of(1) }), isCode('OTA_CHUNK_JOB_ID'));
+      }),
+      { numRuns: 10_000 },
+    );
+  });
+
+  it('encodeChunk refuses a job id of 65 UTF-8 bytes or with a lone surrogate (OTA_CHUNK_JOB_ID)', () => {
+    assert.throws(() => encodeChunk({ jobId: 'a' + 'é'.repeat(32), index: 0, data: Uint8Array.of(1) }), isCode('OTA_CHUNK_JOB_ID'));
+    assert.throws(() => encodeChunk({ jobId: '\udc00', index: 0, data: Uint8Array.of(1) }), isCode('OTA_CHUNK_JOB_ID'));
+    assert.equal(decodeChunk(encodeChunk({ jobId: 'é'.repeat(32), index: 0, data: Uint8Array.of(1) })).jobId, 'é'.repeat(32)); // exactly 64 bytes
+  });
 });
 
 describe('encodeChunk / decodeChunk', () => {

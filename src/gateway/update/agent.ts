@@ -1,0 +1,413 @@
+/**
+ * The gateway's update agent (docs/update-flow.md, gateway side):
+ *
+ *   update.offer → verify assignment + manifest BEFORE any download (verifyUpdate: signatures, vehicle,
+ *                  ECU, expiry, nonce, hardware id, rollback) → update.accept (bitmap held, window)
+ *   chunk …      → store at its offset, then its bit → update.ack every window/2 chunks and at the end
+ *   complete     → verifying (length, SHA-256, verifyUpdate again) → flash (erasing / programming % /
+ *                  checking / rebooting) → 0xF189 = manifest version → update.status done → re-announce
+ *
+ * Replay rule: nonces are persisted per job. A re-offer of a job in progress (same jobId, its nonce or a
+ * fresh one for the same manifest) resumes it; a nonce of a finished job or of another job is refused
+ * FW_REPLAYED_NONCE. A refused offer changes nothing: no file, no chunk requested, the ECU untouched.
+ */
+import type { Clock } from '../../protocol/clock.js';
+import { OtaError } from '../../protocol/errors.js';
+import type { ControlMessage, EcuInventory } from '../../protocol/ota/messages.js';
+import { bitmapToBase64, decodeChunk, type UpdateCancelMessage, type UpdateOfferMessage, type UpdateStatusMessage } from '../../protocol/ota/update-messages.js';
+import type { VerifiedUpdate } from '../../security/firmware/index.js';
+import type { TrustStore } from '../../security/pki/index.js';
+import { GATEWAY_DEFAULTS, GW_CODES } from '../constants.js';
+import type { EcuPort } from '../ecu-port.js';
+import { codeOf, type GatewayLog } from '../refusals.js';
+import { b64, checkImage, checkOffer, fullBitmap, type CheckContext } from './checks.js';
+import { installImage } from './install.js';
+import { StatusThrottle } from './status.js';
+import { FINAL_PHASES, UpdateStore, type ChunkFile, type JobRecord } from './store.js';
+
+/** What the agent needs from the gateway around it. */
+export interface UpdateHost {
+  readonly vehicleId: string;
+  readonly clock: Clock;
+  readonly log: GatewayLog;
+  now(): Date;
+  port(ecu: string): EcuPort | undefined;
+  /** Seals and sends a control message; false when no session is established. */
+  send(msg: ControlMessage): boolean;
+  refuse(error: unknown, where: string): void;
+  noteInventory(entry: EcuInventory): void;
+  refreshInventory(names: readonly string[]): Promise<boolean>;
+  /** Every update.status the agent reports (also when it could not be sent). */
+  status(msg: UpdateStatusMessage): void;
+}
+
+export interface UpdateAgentOptions {
+  /** Gateway data directory; without one the agent refuses offers with GW_UPDATE_UNAVAILABLE. */
+  dataDir?: string;
+  /** Chunks the manager may keep unacknowledged (1..1024). Default 32. */
+  window?: number;
+  statusIntervalMs?: number;
+  flashAttempts?: number;
+  /** fsync chunk data before its bitmap bit, and job files on replace. Default true. */
+  durable?: boolean;
+  rebootTimeoutMs?: number;
+}
+
+export interface UpdateStats {
+  offers: number;
+  accepted: number;
+  resumed: number;
+  refused: Record<string, number>;
+  chunks: number;
+  duplicateChunks: number;
+  acks: number;
+  flashes: number;
+  done: number;
+  failed: number;
+  recovered: number;
+}
+
+interface Download {
+  file: ChunkFile;
+  sinceAck: number;
+}
+
+export class UpdateAgent {
+  private store: UpdateStore | undefined;
+  private trust: TrustStore | undefined;
+  private readonly downloads = new Map<string, Download>();
+  /** Offers are handled one at a time (each awaits a verification). */
+  private offers: Promise<void> = Promise.resolve();
+  private readonly running = new Set<Promise<unknown>>();
+  private readonly throttle: StatusThrottle;
+  private readonly window: number;
+  private closed = false;
+  readonly stats: UpdateStats = { offers: 0, accepted: 0, resumed: 0, refused: {}, chunks: 0, duplicateChunks: 0, acks: 0, flashes: 0, done: 0, failed: 0, recovered: 0 };
+
+  constructor(
+    private readonly host: UpdateHost,
+    private readonly opts: UpdateAgentOptions,
+  ) {
+    this.window = opts.window ?? GATEWAY_DEFAULTS.update.window;
+    if (!Number.isInteger(this.window) || this.window < 1 || this.window > 1024) throw new OtaError(GW_CODES.config, 'update window must be 1..1024');
+    this.throttle = new StatusThrottle(host.clock, opts.statusIntervalMs ?? GATEWAY_DEFAULTS.update.statusIntervalMs, (m) => host.send(m));
+  }
+
+  /** Whether updates are possible (a data directory was given). */
+  get available(): boolean {
+    return this.opts.dataDir !== undefined;
+  }
+
+  /** Opens the store and resumes what a restart interrupted: verifying, or flashing from the stored image. */
+  start(trust: TrustStore): void {
+    this.trust = trust;
+    if (this.opts.dataDir === undefined) return;
+    this.store = new UpdateStore(this.opts.dataDir, this.opts.durable ?? true, (dir, e) => this.host.log.warn(`${this.host.vehicleId}: update job ${dir} unreadable (${codeOf(e)}); ignored`));
+    this.store.prune(new Date(this.host.now().getTime() - 24 * 3_600_000));
+    for (const job of this.store.jobs()) {
+      if (job.phase === 'verifying' || job.phase === 'flashing') {
+        this.stats.recovered++;
+        this.host.log.info(`${this.host.vehicleId}: resuming update job ${job.jobId} (${job.phase}) on ${job.ecu}`);
+        this.track(this.complete(job, job.phase === 'flashing'));
+      }
+    }
+  }
+
+  // ── offers ─────────────────────────────────────────────────────────────────────────────────
+
+  onOffer(offer: UpdateOfferMessage): void {
+    this.stats.offers++;
+    const run = this.offers.then(() => this.handleOffer(offer));
+    this.offers = run.catch(() => undefined);
+    this.track(run);
+  }
+
+  private async handleOffer(offer: UpdateOfferMessage): Promise<void> {
+    if (this.closed) return;
+    try {
+      const store = this.store;
+      if (store === undefined || this.trust === undefined) throw new OtaError(GW_CODES.updateUnavailable, 'this gateway has no data directory for updates');
+      const existing = store.job(offer.jobId);
+      if (existing !== undefined && existing.ecu !== offer.ecu) throw new OtaError(GW_CODES.badOffer, `job ${offer.jobId} is for ECU ${existing.ecu}`);
+      const port = this.host.port(offer.ecu);
+      if (port === undefined) throw new OtaError(GW_CODES.unknownEcu, `this vehicle has no ECU '${offer.ecu}'`);
+      if (port.ecu.secret === undefined) throw new OtaError(GW_CODES.noSecret, `no SecurityAccess secret configured for ECU ${offer.ecu}`);
+      const other = store.jobs().find((j) => j.ecu === offer.ecu && j.jobId !== offer.jobId && !FINAL_PHASES.has(j.phase));
+      if (other !== undefined && other.phase !== 'downloading') throw new OtaError(GW_CODES.busy, `ECU ${offer.ecu} is being updated by job ${other.jobId}`);
+      if (existing?.phase === 'verifying' || existing?.phase === 'flashing') {
+        // Decided and under way: nothing to verify or change, only say where the job is.
+        this.reportProgress(existing);
+        return;
+      }
+      // The ECU's hardware id as it reports it now (a resumed job was checked against it when it began).
+      const hardwareId = existing === undefined ? await port.readInventory().then((e) => e.hardwareId ?? undefined, () => undefined) : undefined;
+      const verified = await checkOffer(this.context(), offer, { hardwareId, existing });
+      if (this.closed) return;
+      if (existing !== undefined && FINAL_PHASES.has(existing.phase)) {
+        throw new OtaError(GW_CODES.jobFinished, `job ${offer.jobId} already finished (${existing.phase})`);
+      }
+      if (existing !== undefined) {
+        this.resume(existing, offer, verified);
+        return;
+      }
+      // One job per ECU: a verified new offer replaces a download the manager gave up on.
+      if (other !== undefined) this.finish(other, { code: GW_CODES.superseded, message: `replaced by job ${offer.jobId}` });
+      this.begin(offer, verified);
+    } catch (e) {
+      this.refuseOffer(offer.jobId, e);
+    }
+  }
+
+  private context(): CheckContext {
+    return { vehicleId: this.host.vehicleId, trust: this.trust as TrustStore, store: this.store as UpdateStore, now: this.host.now() };
+  }
+
+  private begin(offer: UpdateOfferMessage, v: VerifiedUpdate): void {
+    const store = this.store as UpdateStore;
+    const now = new Date().toISOString();
+    const record: JobRecord = {
+      jobId: offer.jobId,
+      ecu: offer.ecu,
+      offer,
+      manifestDigest: v.manifestDigest,
+      nonces: [v.assignment?.nonce ?? ''],
+      expiresAt: (v.assignment?.expiresAt ?? new Date()).toISOString(),
+      version: v.manifest.version,
+      counter: v.manifest.counter,
+      length: v.manifest.length,
+      phase: 'downloading',
+      createdAt: now,
+      updatedAt: now,
+    };
+    store.save(record);
+    const file = store.chunkFile(offer.jobId, { length: v.manifest.length, chunkSize: offer.chunkSize, chunks: offer.chunks });
+    this.downloads.set(offer.jobId, { file, sinceAck: 0 });
+    this.stats.accepted++;
+    this.host.log.info(`${this.host.vehicleId}: accepted update job ${offer.jobId} for ${offer.ecu}: ${v.manifest.version} (${v.manifest.length} bytes)`);
+    this.accept(offer.jobId, file);
+  }
+
+  /** Re-offer of a job in progress: answer with what is held (a finished download goes on to verify/flash). */
+  private resume(record: JobRecord, offer: UpdateOfferMessage, v: VerifiedUpdate): void {
+    const store = this.store as UpdateStore;
+    const nonce = v.assignment?.nonce;
+    const updated: JobRecord = { ...record, offer };
+    if (nonce !== undefined && !updated.nonces.includes(nonce)) {
+      updated.nonces = [...updated.nonces, nonce];
+      updated.expiresAt = (v.assignment?.expiresAt ?? new Date()).toISOString();
+    }
+    store.save(updated);
+    this.stats.resumed++;
+    const geometry = { length: record.length, chunkSize: offer.chunkSize, chunks: offer.chunks };
+    let dl = this.downloads.get(record.jobId);
+    if (record.offer.chunkSize !== offer.chunkSize || record.offer.chunks !== offer.chunks) {
+      // Another chunking of the same image: the bitmap means nothing for it; start the download over.
+      dl?.file.close();
+      this.downloads.delete(record.jobId);
+      store.dropData(record.jobId);
+      dl = undefined;
+    }
+    if (dl === undefined) {
+      dl = { file: store.chunkFile(record.jobId, geometry), sinceAck: 0 };
+      this.downloads.set(record.jobId, dl);
+    }
+    this.host.log.info(`${this.host.vehicleId}: resuming download of job ${record.jobId}: ${dl.file.received}/${geometry.chunks} chunks held`);
+    this.accept(record.jobId, dl.file);
+    if (dl.file.complete) this.downloaded(record.jobId);
+  }
+
+  /** A re-offer of a job past its download: everything is held (accept with a full bitmap), then its phase. */
+  private reportProgress(record: JobRecord): void {
+    this.stats.resumed++;
+    this.host.send({ type: 'update.accept', jobId: record.jobId, have: bitmapToBase64(fullBitmap(record.offer.chunks)), window: this.window });
+    const at = this.throttle.current(record.jobId) ?? { phase: record.phase === 'flashing' ? 'erasing' : 'verifying', percent: 0 };
+    this.host.send({ type: 'update.status', jobId: record.jobId, phase: at.phase, percent: at.percent });
+  }
+
+  private accept(jobId: string, file: ChunkFile): void {
+    this.host.send({ type: 'update.accept', jobId, have: bitmapToBase64(file.bitmap), window: this.window });
+  }
+
+  private refuseOffer(jobId: string, e: unknown): void {
+    const code = codeOf(e);
+    this.stats.refused[code] = (this.stats.refused[code] ?? 0) + 1;
+    this.host.refuse(e, 'update.offer');
+    this.report({ type: 'update.status', jobId, phase: 'failed', percent: 0, error: errorOf(e) });
+  }
+
+  onCancel(msg: UpdateCancelMessage): void {
+    const run = this.offers.then(() => {
+      const record = this.store?.job(msg.jobId);
+      if (record === undefined || FINAL_PHASES.has(record.phase)) {
+        this.host.refuse(new OtaError(GW_CODES.unknownJob, `no job ${msg.jobId} in progress`), 'update.cancel');
+        return;
+      }
+      if (record.phase !== 'downloading') {
+        this.host.refuse(new OtaError(GW_CODES.cancelTooLate, `job ${msg.jobId} is ${record.phase}; it runs to its end`), 'update.cancel');
+        return;
+      }
+      this.finish(record, { code: GW_CODES.cancelled, message: 'cancelled by the manager' });
+    });
+    this.offers = run.catch(() => undefined);
+    this.track(run);
+  }
+
+  // ── chunks ─────────────────────────────────────────────────────────────────────────────────
+
+  /** A bulk message: one chunk. Refused (counted) when malformed, unknown or not fitting the job. */
+  onChunk(bytes: Uint8Array): void {
+    if (this.closed) return;
+    try {
+      if (this.store === undefined) throw new OtaError(GW_CODES.updateUnavailable, 'this gateway has no data directory for updates');
+      const chunk = decodeChunk(bytes);
+      const dl = this.downloads.get(chunk.jobId);
+      if (dl === undefined) throw new OtaError(GW_CODES.unknownJob, `no download for job ${chunk.jobId}`);
+      if (dl.file.write(chunk.index, chunk.data) === 'stored') this.stats.chunks++;
+      else this.stats.duplicateChunks++;
+      dl.sinceAck++;
+      // update-flow.md §Flow control: acknowledge every window/2 chunks (duplicates count: the manager resends after a lost ack) and at the end.
+      if (dl.file.complete || dl.sinceAck >= Math.max(1, Math.floor(this.window / 2))) this.ack(chunk.jobId, dl);
+      if (dl.file.complete) this.downloaded(chunk.jobId);
+    } catch (e) {
+      this.host.refuse(e, 'chunk');
+    }
+  }
+
+  private ack(jobId: string, dl: Download): void {
+    dl.file.sync();
+    dl.sinceAck = 0;
+    this.stats.acks++;
+    const next = dl.file.nextMissing();
+    this.host.send({
+      type: 'update.ack',
+      jobId,
+      next,
+      received: dl.file.received,
+      window: this.window,
+      ...(dl.file.outOfOrder() ? { have: bitmapToBase64(dl.file.bitmap) } : {}),
+    });
+  }
+
+  /** All chunks are held: close the download and verify + flash in the background. */
+  private downloaded(jobId: string): void {
+    const dl = this.downloads.get(jobId);
+    const record = this.store?.job(jobId);
+    if (dl === undefined || record === undefined) return;
+    this.downloads.delete(jobId);
+    dl.file.close();
+    this.track(this.complete(record, false));
+  }
+
+  // ── verify and flash ───────────────────────────────────────────────────────────────────────
+
+  /** Verifying (unless `verifiedBefore`: a flash the restart interrupted) → flashing → done / failed. */
+  private async complete(record: JobRecord, verifiedBefore: boolean): Promise<void> {
+    const store = this.store as UpdateStore;
+    const signedManifest = b64(record.offer.manifest);
+    let verified: VerifiedUpdate;
+    let image: Uint8Array;
+    try {
+      image = store.image(record.jobId) ?? new Uint8Array(0);
+      if (!verifiedBefore) {
+        store.save({ ...record, phase: 'verifying' });
+        this.report({ type: 'update.status', jobId: record.jobId, phase: 'verifying', percent: 0 });
+      }
+      verified = await checkImage(this.context(), record, image, verifiedBefore);
+    } catch (e) {
+      if (!this.closed) this.finish(record, errorOf(e));
+      return;
+    }
+    if (this.closed) return;
+    const port = this.host.port(record.ecu);
+    const secret = port?.ecu.secret;
+    if (port === undefined || secret === undefined) {
+      this.finish(record, { code: GW_CODES.unknownEcu, message: `ECU ${record.ecu} is no longer configured with a secret` });
+      return;
+    }
+    store.save({ ...record, phase: 'flashing' });
+    this.stats.flashes++;
+    try {
+      const result = await installImage(
+        {
+          port,
+          secret,
+          clock: this.host.clock,
+          progress: (phase, percent) => {
+            if (!this.closed) this.report({ type: 'update.status', jobId: record.jobId, phase, percent });
+          },
+          noteInventory: (entry) => this.host.noteInventory(entry),
+          attempts: this.opts.flashAttempts ?? GATEWAY_DEFAULTS.update.flashAttempts,
+          rebootTimeoutMs: this.opts.rebootTimeoutMs ?? 10_000,
+          reason: `flashing update job ${record.jobId}`,
+        },
+        { image, signedManifest, manifest: verified.manifest, probeFirst: verifiedBefore },
+      );
+      if (this.closed) return; // killed meanwhile: the next start finds the job flashing and probes the ECU
+      store.setInstalled(record.ecu, { counter: verified.manifest.counter, version: result.version, hardwareId: verified.manifest.hardwareId, jobId: record.jobId, at: new Date().toISOString() });
+      store.saveLastGood(record.ecu, image, signedManifest, { version: result.version, counter: verified.manifest.counter, jobId: record.jobId });
+      this.finish(record, undefined, result.version);
+      void this.host.refreshInventory([record.ecu]);
+    } catch (e) {
+      if (!this.closed) this.finish(record, errorOf(e));
+    }
+  }
+
+  /** Records the end of a job (done, or failed with `error`), drops its data and reports it. */
+  private finish(record: JobRecord, error: { code: string; message: string } | undefined, version?: string): void {
+    const store = this.store as UpdateStore;
+    const dl = this.downloads.get(record.jobId);
+    dl?.file.close();
+    this.downloads.delete(record.jobId);
+    const phase = error === undefined ? 'done' : 'failed';
+    const final: JobRecord = { ...record, phase, reported: false, ...(error === undefined ? {} : { error }) };
+    store.save(final);
+    store.dropData(record.jobId);
+    if (error === undefined) this.stats.done++;
+    else this.stats.failed++;
+    this.host.log.info(`${this.host.vehicleId}: update job ${record.jobId} on ${record.ecu} ${error === undefined ? `done: ${version ?? record.version}` : `failed: ${error.code}`}`);
+    const sent = this.report({ type: 'update.status', jobId: record.jobId, phase, percent: error === undefined ? 100 : 0, ...(version === undefined ? {} : { version }), ...(error === undefined ? {} : { error }) });
+    if (sent) store.save({ ...final, reported: true });
+  }
+
+  private report(msg: UpdateStatusMessage): boolean {
+    this.host.status(msg);
+    return this.throttle.report(msg);
+  }
+
+  /** A session was established: send final statuses that could not go out before, and where running jobs are. */
+  onEstablished(): void {
+    const store = this.store;
+    if (store === undefined || this.closed) return;
+    for (const job of store.jobs()) {
+      if ((job.phase === 'done' || job.phase === 'failed') && job.reported === false) {
+        const msg: UpdateStatusMessage = { type: 'update.status', jobId: job.jobId, phase: job.phase, percent: job.phase === 'done' ? 100 : 0, ...(job.phase === 'done' ? { version: job.version } : {}), ...(job.error === undefined ? {} : { error: job.error }) };
+        if (this.host.send(msg)) store.save({ ...job, reported: true });
+      } else if (job.phase === 'verifying' || job.phase === 'flashing') {
+        const at = this.throttle.current(job.jobId);
+        if (at !== undefined) this.host.send({ type: 'update.status', jobId: job.jobId, phase: at.phase, percent: at.percent });
+      }
+    }
+  }
+
+  private track(p: Promise<unknown>): void {
+    const t = p.catch((e: unknown) => this.host.log.warn(`${this.host.vehicleId}: update agent: ${codeOf(e)}: ${e instanceof Error ? e.message : String(e)}`));
+    this.running.add(t);
+    void t.finally(() => this.running.delete(t));
+  }
+
+  /** Resolves when no offer, verification or flash is running (tests, orderly shutdown). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+
+  /** Stops: closes open image files and persists nothing more (a flash in work is found again at the next start). */
+  close(): void {
+    this.closed = true;
+    for (const dl of this.downloads.values()) dl.file.close();
+    this.downloads.clear();
+  }
+}
+
+function errorOf(e: unknown): { code: string; message: string } {
+  return { code: codeOf(e), message: (e instanceof Error ? e.message : String(e)).slice(0, 1024) };
+}

@@ -1,0 +1,389 @@
+/**
+ * The gateway's update store (ARCHITECTURE.md §4): what survives a restart of the telematics unit.
+ *
+ *   <dataDir>/updates/<job>/job.json       the job: offer (signed assignment + signed manifest), nonces, phase
+ *   <dataDir>/updates/<job>/image.bin      the image, preallocated to the manifest length
+ *   <dataDir>/updates/<job>/chunks.bitmap  bit i (LSB first in byte i >> 3) = chunk i is in image.bin
+ *   <dataDir>/updates/last-good/<ecu>/     image.bin + manifest.bin + meta.json of the last verified install
+ *   <dataDir>/updates/installed/<ecu>.json the release counter and version the gateway last installed
+ *
+ * A chunk is written at `index × chunkSize` with a positional write, made durable (fdatasync), and only
+ * then is its bit written into the bitmap file: a power loss can lose a bit whose chunk is on disk (the
+ * chunk is fetched again), never set a bit whose chunk is not. The bitmap file is synced when the agent
+ * acknowledges. `job.json` and the last-good files are replaced atomically (temp + fsync + rename).
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { OtaError } from '../../protocol/errors.js';
+import type { UpdateOfferMessage } from '../../protocol/ota/update-messages.js';
+
+/** Where a job is: downloading chunks, verifying the whole image, flashing the ECU, or finished. */
+export type JobPhase = 'downloading' | 'verifying' | 'flashing' | 'done' | 'failed';
+
+/** One update job as persisted in `job.json`. */
+export interface JobRecord {
+  jobId: string;
+  ecu: string;
+  /** The offer as received (signed assignment and signed manifest, base64), from the latest (re-)offer. */
+  offer: UpdateOfferMessage;
+  /** SHA-256 of the signed manifest (what the assignment names), lower-case hex. */
+  manifestDigest: string;
+  /** Every assignment nonce this job was offered with (a re-signed assignment adds one). */
+  nonces: string[];
+  /** expiresAt of the latest assignment (ISO 8601): after it the job's nonces can no longer be replayed anyway. */
+  expiresAt: string;
+  /** Manifest version and release counter. */
+  version: string;
+  counter: number;
+  length: number;
+  phase: JobPhase;
+  error?: { code: string; message: string };
+  /** Whether the final status (done / failed) went out on an established session. */
+  reported?: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What the gateway last installed on one ECU (its own rollback floor; the bootloader keeps another). */
+export interface InstalledRecord {
+  counter: number;
+  version: string;
+  hardwareId: string;
+  jobId: string;
+  at: string;
+}
+
+export const STORE_CODES = {
+  /** A file of the store could not be read or written. */
+  io: 'GW_STORE_IO',
+  /** A chunk index or size that does not fit the job's geometry. */
+  chunk: 'GW_CHUNK_SIZE',
+} as const;
+
+export const FINAL_PHASES: ReadonlySet<JobPhase> = new Set(['done', 'failed']);
+
+/** Names the store uses itself under `updates/`: a job may not be called that. */
+const RESERVED: ReadonlySet<string> = new Set(['installed', 'last-good']);
+
+/** A file-system-safe directory name for an id: the id itself if harmless, else `h-<SHA-256 prefix>`. */
+export function safeName(id: string): string {
+  if (/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(id) && !id.includes('..') && !RESERVED.has(id) && !id.startsWith('h-')) return id;
+  return 'h-' + createHash('sha256').update(id, 'utf8').digest('hex').slice(0, 40);
+}
+
+/** Writes `data` to `path` atomically: temp file, fsync, rename (and fsync of the directory when durable). */
+export function writeAtomic(path: string, data: Uint8Array | string, durable: boolean): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    if (durable) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+function io<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (cause) {
+    if (cause instanceof OtaError) throw cause;
+    throw new OtaError(STORE_CODES.io, `update store: cannot ${what}`, { cause });
+  }
+}
+
+/** Chunk geometry of a job: every chunk but the last is `chunkSize` bytes; together they are `length` bytes. */
+export interface Geometry {
+  length: number;
+  chunkSize: number;
+  chunks: number;
+}
+
+/** The image being downloaded: positional chunk writes into `image.bin` and the persisted bitmap. */
+export class ChunkFile {
+  readonly bitmap: Uint8Array;
+  private imageFd: number;
+  private bitmapFd: number;
+  private count = 0;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    readonly geometry: Geometry,
+    private readonly durable: boolean,
+    bitmap: Uint8Array,
+  ) {
+    this.bitmap = bitmap;
+    for (let i = 0; i < geometry.chunks; i++) if (this.has(i)) this.count++;
+    this.imageFd = openSync(join(dir, 'image.bin'), 'r+');
+    this.bitmapFd = openSync(join(dir, 'chunks.bitmap'), 'r+');
+  }
+
+  /** Creates `image.bin` (preallocated to `length`) and an empty bitmap in `dir`, or opens what is there. */
+  static open(dir: string, geometry: Geometry, durable: boolean): ChunkFile {
+    return io(`open the image in ${dir}`, () => {
+      mkdirSync(dir, { recursive: true });
+      const bytes = Math.ceil(geometry.chunks / 8);
+      const imagePath = join(dir, 'image.bin');
+      const bitmapPath = join(dir, 'chunks.bitmap');
+      let bitmap = existsSync(bitmapPath) && existsSync(imagePath) ? Uint8Array.from(readFileSync(bitmapPath)) : undefined;
+      if (bitmap?.length !== bytes) {
+        // New job, or a bitmap that does not fit: start from nothing (never trust bits we cannot explain).
+        bitmap = new Uint8Array(bytes);
+        writeAtomic(bitmapPath, bitmap, durable);
+      }
+      const fd = openSync(imagePath, existsSync(imagePath) ? 'r+' : 'w+', 0o600);
+      try {
+        ftruncateSync(fd, geometry.length);
+      } finally {
+        closeSync(fd);
+      }
+      return new ChunkFile(dir, geometry, durable, bitmap);
+    });
+  }
+
+  has(index: number): boolean {
+    return ((this.bitmap[index >> 3] ?? 0) & (1 << (index & 7))) !== 0;
+  }
+
+  /** Chunks held. */
+  get received(): number {
+    return this.count;
+  }
+
+  get complete(): boolean {
+    return this.count === this.geometry.chunks;
+  }
+
+  /** Lowest chunk index not held (= chunks when complete). */
+  nextMissing(): number {
+    for (let i = 0; i < this.geometry.chunks; i++) if (!this.has(i)) return i;
+    return this.geometry.chunks;
+  }
+
+  /** Whether some chunk above the lowest missing one is held (the manager then needs the bitmap). */
+  outOfOrder(): boolean {
+    const next = this.nextMissing();
+    for (let i = next + 1; i < this.geometry.chunks; i++) if (this.has(i)) return true;
+    return false;
+  }
+
+  /** Size chunk `index` must have. */
+  sizeOf(index: number): number {
+    const { chunks, chunkSize, length } = this.geometry;
+    return index === chunks - 1 ? length - (chunks - 1) * chunkSize : chunkSize;
+  }
+
+  /**
+   * Stores chunk `index`: data at its offset, durable, then its bit. A chunk already held is ignored
+   * (`duplicate`). Throws GW_CHUNK_SIZE for an index or size outside the geometry (nothing written).
+   */
+  write(index: number, data: Uint8Array): 'stored' | 'duplicate' {
+    if (this.closed) throw new OtaError(STORE_CODES.io, 'the image file is closed');
+    if (!Number.isInteger(index) || index < 0 || index >= this.geometry.chunks) {
+      throw new OtaError(STORE_CODES.chunk, `chunk ${index} is outside 0..${this.geometry.chunks - 1}`);
+    }
+    if (data.length !== this.sizeOf(index)) {
+      throw new OtaError(STORE_CODES.chunk, `chunk ${index} has ${data.length} bytes, expected ${this.sizeOf(index)}`);
+    }
+    if (this.has(index)) return 'duplicate';
+    io('write a chunk', () => {
+      writeSync(this.imageFd, data, 0, data.length, index * this.geometry.chunkSize);
+      if (this.durable) fdatasyncSync(this.imageFd); // the data is on disk before its bit is
+      const byte = index >> 3;
+      this.bitmap[byte] = (this.bitmap[byte] as number) | (1 << (index & 7));
+      writeSync(this.bitmapFd, this.bitmap, byte, 1, byte);
+    });
+    this.count++;
+    return 'stored';
+  }
+
+  /** Makes the bitmap durable (called when the agent acknowledges). */
+  sync(): void {
+    if (this.durable && !this.closed) io('sync the bitmap', () => fdatasyncSync(this.bitmapFd));
+  }
+
+  /** The whole image as written (call when complete). */
+  readImage(): Uint8Array {
+    return io('read the image', () => {
+      const out = new Uint8Array(this.geometry.length);
+      let done = 0;
+      while (done < out.length) {
+        const n = readSync(this.imageFd, out, done, out.length - done, done);
+        if (n === 0) break;
+        done += n;
+      }
+      return out;
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.imageFd);
+    closeSync(this.bitmapFd);
+  }
+}
+
+/** Reads the stored image of a job directory (without a bitmap), or undefined when it is not there. */
+function readImageFile(dir: string): Uint8Array | undefined {
+  const path = join(dir, 'image.bin');
+  return existsSync(path) ? Uint8Array.from(readFileSync(path)) : undefined;
+}
+
+/** The update store of one gateway data directory. */
+export class UpdateStore {
+  readonly root: string;
+  private readonly records = new Map<string, JobRecord>();
+  /** Nonce → the job it belongs to. */
+  private readonly nonceIndex = new Map<string, string>();
+
+  /** Opens (creating) `<dataDir>/updates` and loads every job record; unreadable records are reported to `skipped`. */
+  constructor(
+    dataDir: string,
+    readonly durable = true,
+    skipped: (dir: string, error: unknown) => void = () => undefined,
+  ) {
+    this.root = join(dataDir, 'updates');
+    io(`create ${this.root}`, () => mkdirSync(join(this.root, 'installed'), { recursive: true }));
+    for (const name of readdirSync(this.root)) {
+      const file = join(this.root, name, 'job.json');
+      if (!existsSync(file)) continue;
+      try {
+        const record = checkRecord(JSON.parse(readFileSync(file, 'utf8')));
+        this.index(record);
+      } catch (e) {
+        skipped(name, e);
+      }
+    }
+  }
+
+  private index(record: JobRecord): void {
+    this.records.set(record.jobId, record);
+    for (const n of record.nonces) this.nonceIndex.set(n, record.jobId);
+  }
+
+  /** Directory of a job. */
+  dirOf(jobId: string): string {
+    return join(this.root, safeName(jobId));
+  }
+
+  job(jobId: string): JobRecord | undefined {
+    const r = this.records.get(jobId);
+    return r === undefined ? undefined : structuredClone(r);
+  }
+
+  jobs(): JobRecord[] {
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+
+  /** The job a nonce was used by, if any. */
+  nonceOwner(nonce: string): string | undefined {
+    return this.nonceIndex.get(nonce);
+  }
+
+  /** Persists a job record (atomically) and indexes its nonces. */
+  save(record: JobRecord): void {
+    const copy = structuredClone({ ...record, updatedAt: new Date().toISOString() });
+    io(`save job ${record.jobId}`, () => {
+      mkdirSync(this.dirOf(record.jobId), { recursive: true });
+      writeAtomic(join(this.dirOf(record.jobId), 'job.json'), JSON.stringify(copy, null, 2) + '\n', this.durable);
+    });
+    this.index(copy);
+  }
+
+  /** Opens (creating) the image and bitmap of a job. */
+  chunkFile(jobId: string, geometry: Geometry): ChunkFile {
+    return ChunkFile.open(this.dirOf(jobId), geometry, this.durable);
+  }
+
+  /** The stored image of a job (complete or not), or undefined. */
+  image(jobId: string): Uint8Array | undefined {
+    return io(`read the image of ${jobId}`, () => readImageFile(this.dirOf(jobId)));
+  }
+
+  /** Removes a job's image and bitmap; `job.json` stays (it records the nonces). */
+  dropData(jobId: string): void {
+    const dir = this.dirOf(jobId);
+    io(`remove the data of ${jobId}`, () => {
+      rmSync(join(dir, 'image.bin'), { force: true });
+      rmSync(join(dir, 'chunks.bitmap'), { force: true });
+    });
+  }
+
+  /** Forgets finished jobs whose assignments expired before `before` (their nonces can no longer be replayed). */
+  prune(before: Date): number {
+    let n = 0;
+    for (const r of [...this.records.values()]) {
+      if (!FINAL_PHASES.has(r.phase) || r.reported === false || new Date(r.expiresAt).getTime() >= before.getTime()) continue;
+      io(`remove job ${r.jobId}`, () => rmSync(this.dirOf(r.jobId), { recursive: true, force: true }));
+      this.records.delete(r.jobId);
+      for (const nonce of r.nonces) this.nonceIndex.delete(nonce);
+      n++;
+    }
+    return n;
+  }
+
+  // ── per ECU ─────────────────────────────────────────────────────────────────────────────────
+
+  installed(ecu: string): InstalledRecord | undefined {
+    const file = join(this.root, 'installed', `${safeName(ecu)}.json`);
+    try {
+      const v = JSON.parse(readFileSync(file, 'utf8')) as InstalledRecord;
+      return Number.isSafeInteger(v.counter) && typeof v.version === 'string' ? v : undefined;
+    } catch {
+      return undefined; // missing or unreadable: unknown (the ECU bootloader still enforces its own floor)
+    }
+  }
+
+  setInstalled(ecu: string, record: InstalledRecord): void {
+    io(`record the install on ${ecu}`, () => writeAtomic(join(this.root, 'installed', `${safeName(ecu)}.json`), JSON.stringify(record, null, 2) + '\n', this.durable));
+  }
+
+  /** Keeps `image` and its signed manifest as the last good image of `ecu` (replacing the previous one). */
+  saveLastGood(ecu: string, image: Uint8Array, signedManifest: Uint8Array, meta: { version: string; counter: number; jobId: string }): void {
+    const dir = join(this.root, 'last-good', safeName(ecu));
+    io(`keep the last good image of ${ecu}`, () => {
+      mkdirSync(dir, { recursive: true });
+      writeAtomic(join(dir, 'image.bin'), image, this.durable);
+      writeAtomic(join(dir, 'manifest.bin'), signedManifest, this.durable);
+      writeAtomic(join(dir, 'meta.json'), JSON.stringify({ ...meta, at: new Date().toISOString() }, null, 2) + '\n', this.durable);
+    });
+  }
+
+  /** The last good image of `ecu` and its signed manifest, if kept. */
+  lastGood(ecu: string): { image: Uint8Array; signedManifest: Uint8Array; version: string; counter: number } | undefined {
+    const dir = join(this.root, 'last-good', safeName(ecu));
+    if (!existsSync(join(dir, 'meta.json'))) return undefined;
+    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { version: string; counter: number };
+    return { image: Uint8Array.from(readFileSync(join(dir, 'image.bin'))), signedManifest: Uint8Array.from(readFileSync(join(dir, 'manifest.bin'))), version: meta.version, counter: meta.counter };
+  }
+}
+
+/** A type guard for what `job.json` must hold (the file is ours, but a disk is untrusted input too). */
+function checkRecord(v: unknown): JobRecord {
+  const r = v as Partial<JobRecord> | null;
+  const phases: readonly JobPhase[] = ['downloading', 'verifying', 'flashing', 'done', 'failed'];
+  if (
+    r === null ||
+    typeof r !== 'object' ||
+    typeof r.jobId !== 'string' ||
+    typeof r.ecu !== 'string' ||
+    typeof r.manifestDigest !== 'string' ||
+    !Array.isArray(r.nonces) ||
+    !r.nonces.every((n) => typeof n === 'string') ||
+    typeof r.offer !== 'object' ||
+    r.offer === null ||
+    typeof r.offer.assignment !== 'string' ||
+    typeof r.offer.manifest !== 'string' ||
+    !Number.isInteger(r.offer.chunkSize) ||
+    !Number.isInteger(r.offer.chunks) ||
+    !Number.isInteger(r.length) ||
+    !phases.includes(r.phase as JobPhase)
+  ) {
+    throw new OtaError(STORE_CODES.io, 'job.json is not a job record');
+  }
+  return r as JobRecord;
+}
