@@ -21,6 +21,20 @@ export const MANAGER_CODES = [
   'MGR_CLOSED',
   /** The manager's configuration or data directory is unusable (missing PKI, bad token file). */
   'MGR_CONFIG',
+  /** No firmware with this id (or manifest digest) in the repository. */
+  'FIRMWARE_UNKNOWN',
+  /** No update job with this id. */
+  'JOB_UNKNOWN',
+  /** The ECU already has an active update job: one at a time per ECU. */
+  'JOB_CONFLICT',
+  /** The job is already done, failed or cancelled. */
+  'JOB_FINISHED',
+  /** The gateway is installing the image (verifying … rebooting) and runs that to its end: cancel needs `force`. */
+  'JOB_NOT_CANCELLABLE',
+  /** The job's assignment expired before the gateway started programming (a failure reason). */
+  'JOB_EXPIRED',
+  /** A firmware blob is missing from, or corrupt in, `<data>/manager/blobs` (a failure reason). */
+  'MGR_BLOB_CORRUPT',
 ] as const;
 export type ManagerCode = (typeof MANAGER_CODES)[number];
 

@@ -5,6 +5,7 @@
  * BROKER_DISCONNECTED instead of queueing: a diagnostic request must not fire minutes later.
  */
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import { ManagerError } from './errors.js';
 import { errorFields, type ManagerLog } from './log.js';
@@ -25,6 +26,10 @@ export interface BrokerLinkOptions {
   counters: ManagerCounters;
   /** Reconnect backoff: first delay and cap (default 500 ms, 30 s). */
   backoff?: { initialMs?: number; maxMs?: number };
+  /** Connected and subscribed (after every connect). */
+  onUp?: () => void;
+  /** A connection that was up is lost. */
+  onDown?: () => void;
 }
 
 /** One MQTT client with subscribe-on-connect and backoff reconnect. */
@@ -66,6 +71,9 @@ export class BrokerLink {
 
   private onConnect(): void {
     this.attempt = 0;
+    // No Nagle delay: a small record (an offer, a cancel) written behind a PUBACK would otherwise wait for
+    // the broker's delayed TCP ACK (~40 ms), and a pipelined chunk stream would stall on it.
+    (this.client.stream as Partial<Socket>).setNoDelay?.(true);
     this.opts.counters.broker.connects++;
     const filters = Object.fromEntries(this.opts.subscriptions.map((t) => [t, { qos: 1 as const }]));
     this.client.subscribe(filters, (err, granted) => {
@@ -79,15 +87,18 @@ export class BrokerLink {
       this.opts.counters.broker.connected = true;
       this.opts.log('info', 'broker.connected', { url: this.opts.url, subscriptions: this.opts.subscriptions });
       for (const w of this.waiters.splice(0)) w();
+      this.notify(this.opts.onUp, 'up');
     });
   }
 
   private onClose(): void {
-    if (this.ready) {
+    const wasReady = this.ready;
+    if (wasReady) {
       this.opts.counters.broker.disconnects++;
       this.opts.log('warn', 'broker.disconnected', { url: this.opts.url });
     }
     this.ready = false;
+    if (wasReady) this.notify(this.opts.onDown, 'down');
     this.opts.counters.broker.connected = false;
     if (this.closing || this.timer) return;
     const initial = this.opts.backoff?.initialMs ?? 500;
@@ -98,6 +109,14 @@ export class BrokerLink {
       this.timer = undefined;
       if (!this.closing) this.client.reconnect();
     }, delay);
+  }
+
+  private notify(hook: (() => void) | undefined, what: string): void {
+    try {
+      hook?.();
+    } catch (e) {
+      this.opts.log('error', 'broker.hook_failed', { hook: what, ...errorFields(e) });
+    }
   }
 
   /** Resolves once connected and subscribed; rejects with BROKER_DISCONNECTED after `timeoutMs`. */

@@ -1,6 +1,6 @@
 /**
- * The OEM service as one object: store, broker link, secure-channel sessions, diagnostics and the HTTP
- * API, started together by createManager() and stopped by close(). The CLI (`ota manager`, `ota up`)
+ * The OEM service as one object: store, broker link, secure-channel sessions, diagnostics, firmware
+ * repository, update jobs and the HTTP API, started together by createManager() and stopped by close(). The CLI (`ota manager`, `ota up`)
  * is the only caller that wires it to anything else.
  */
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -10,6 +10,8 @@ import { loadIssued, loadTrustStore } from '../security/pki/index.js';
 import { TOPIC_ROOT } from '../security/topics.js';
 import { Diagnostics, type DiagnoseRequest, type DiagResult } from './diagnostics.js';
 import { ManagerError } from './errors.js';
+import { BlobStore, FirmwareRepository } from './firmware/index.js';
+import { JobEngine, JobService, type JobEngineStats } from './jobs/index.js';
 import { startApi, type ApiServer } from './http/server.js';
 import { ensureApiToken } from './http/token.js';
 import { BrokerLink } from './link.js';
@@ -38,6 +40,8 @@ export interface ManagerOptions {
   reconnect?: { initialMs?: number; maxMs?: number };
   /** Write `<data>/manager.json` while running (default true). */
   announceFile?: boolean;
+  /** Update jobs: assignment lifetime (24 h), fixed chunk size (default by image size), timers. */
+  jobs?: { ttlMs?: number; chunkSize?: number; offerTimeoutMs?: number; ackTimeoutMs?: number; flushIntervalMs?: number; announceWaitMs?: number };
 }
 
 /** A vehicle as the API shows it: registry facts, presence, and this manager's session with it. */
@@ -57,6 +61,7 @@ export interface VehicleView {
 
 export interface ManagerStats extends ManagerCounters {
   vehicles: { known: number; online: number; connected: number };
+  jobs: JobEngineStats;
   uptimeS: number;
 }
 
@@ -67,6 +72,10 @@ export interface Manager {
   readonly apiAddress: { host: string; port: number };
   readonly brokerUrl: string;
   readonly store: Store;
+  /** The firmware repository (add, list, show). */
+  readonly firmware: FirmwareRepository;
+  /** Update jobs (create, list, show, cancel). */
+  readonly jobs: JobService;
   diagnose(req: DiagnoseRequest): Promise<DiagResult>;
   vehicles(): Promise<VehicleView[]>;
   vehicle(id: string): Promise<VehicleView | undefined>;
@@ -104,6 +113,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
 
   let link: BrokerLink | undefined;
   let api: ApiServer | undefined;
+  const repository = new FirmwareRepository({ store, blobs: new BlobStore(paths.blobsDir), trust: () => loadTrustStore(pkiDir) });
   const sessions: VehicleSessions = new VehicleSessions({
     identity,
     ...(opts.suites ? { suites: opts.suites } : {}),
@@ -113,10 +123,36 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     counters,
     log,
     onDiagResponse: (v, msg) => diagnostics.onResponse(v, msg),
-    onOffline: (v) => diagnostics.onOffline(v),
+    onOffline: (v) => {
+      diagnostics.onOffline(v);
+      engine.onOffline(v);
+    },
+    onSession: (v) => engine.onSession(v),
+    onUpdate: (v, msg) => engine.onUpdate(v, msg),
     ...(opts.helloRequestIntervalMs === undefined ? {} : { helloRequestIntervalMs: opts.helloRequestIntervalMs }),
   });
   const diagnostics: Diagnostics = new Diagnostics({ store, sessions, brokerConnected: () => link?.connected ?? false, counters, log });
+  const jobOpts = opts.jobs ?? {};
+  const engine: JobEngine = new JobEngine({
+    store,
+    repository,
+    sessions,
+    brokerConnected: () => link?.connected ?? false,
+    log,
+    ...(jobOpts.offerTimeoutMs === undefined ? {} : { offerTimeoutMs: jobOpts.offerTimeoutMs }),
+    ...(jobOpts.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: jobOpts.ackTimeoutMs }),
+    ...(jobOpts.flushIntervalMs === undefined ? {} : { flushIntervalMs: jobOpts.flushIntervalMs }),
+    ...(jobOpts.announceWaitMs === undefined ? {} : { announceWaitMs: jobOpts.announceWaitMs }),
+  });
+  const jobs = new JobService({
+    store,
+    repository,
+    engine,
+    signer: { keyPem: identity.keyPem, certPem: identity.certPem },
+    sessionState: (v) => sessions.state(v),
+    ...(jobOpts.ttlMs === undefined ? {} : { ttlMs: jobOpts.ttlMs }),
+    ...(jobOpts.chunkSize === undefined ? {} : { chunkSize: jobOpts.chunkSize }),
+  });
 
   const view = (v: VehicleRecord): VehicleView => {
     const session = sessions.state(v.id);
@@ -145,12 +181,14 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
       ...structuredClone(counters),
       diag: { ...counters.diag, inFlight: diagnostics.inFlight },
       vehicles: { known: all.length, online: all.filter((v) => v.online).length, connected },
+      jobs: engine.stats(),
       uptimeS: Math.round((Date.now() - started) / 1000),
     };
   };
 
   const cleanup = async (): Promise<void> => {
     diagnostics.close();
+    await engine.close().catch((e: unknown) => log('warn', 'jobs.close_failed', errorFields(e)));
     await api?.close().catch((e: unknown) => log('warn', 'api.close_failed', errorFields(e)));
     await link?.close();
     await sessions.close();
@@ -158,6 +196,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
   };
 
   try {
+    await engine.start();
     link = new BrokerLink({
       url: brokerUrl,
       ca: identity.ca,
@@ -166,6 +205,8 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
       clientIdPrefix: opts.pki?.name ?? 'manager',
       subscriptions: MANAGER_SUBSCRIPTIONS,
       onMessage: (topic, payload, retained) => sessions.handle(topic, payload, retained),
+      onUp: () => engine.onLinkUp(),
+      onDown: () => engine.onLinkDown(),
       log,
       counters,
       ...(opts.reconnect ? { backoff: opts.reconnect } : {}),
@@ -183,6 +224,14 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
         diagLog: (o) => store.listDiag(o),
         auditLog: (o) => store.listAudit(o),
         stats,
+        addFirmware: (input) => repository.add(input),
+        listFirmware: (o) => repository.list(o),
+        getFirmware: (id) => repository.get(id),
+        firmwareManifest: async (id) => (await repository.manifest(id)).signedManifest,
+        createJob: (input) => jobs.create(input),
+        listJobs: (o) => jobs.list(o),
+        getJob: (id) => jobs.get(id),
+        cancelJob: (id, actor, o) => jobs.cancel(id, actor, o),
       },
     });
     if (opts.announceFile !== false) await writeManagerJson(paths.managerJson, { api: api.url, broker: brokerUrl, pid: process.pid });
@@ -202,6 +251,8 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     apiAddress: { host: apiServer.host, port: apiServer.port },
     brokerUrl,
     store,
+    firmware: repository,
+    jobs,
     diagnose: (r) => diagnostics.diagnose(r),
     vehicles,
     vehicle,

@@ -10,6 +10,8 @@ export interface ManagerPaths {
   pkiDir: string;
   database: string;
   apiToken: string;
+  /** Content-addressed firmware images: `<blobs>/sha256/<hex>`. */
+  blobsDir: string;
   /** `{ api, broker, pid }` while a manager runs: how the CLI finds it. */
   managerJson: string;
 }
@@ -26,6 +28,7 @@ export function managerPaths(dataDir: string): ManagerPaths {
     pkiDir: join(d, 'pki'),
     database: join(d, 'manager', 'ota.db'),
     apiToken: join(d, 'manager', 'api-token'),
+    blobsDir: join(d, 'manager', 'blobs'),
     managerJson: join(d, 'manager.json'),
   };
 }

@@ -3,7 +3,8 @@
  *
  *   up/hs  ClientHello → a new responder channel expecting vehicle V's certificate → ServerHello on down/hs
  *          Finished    → that channel is established and replaces V's previous session
- *   up/rec record      → open with V's session → control message → announce / diag.response
+ *   up/rec record      → open with V's session → control message → announce / diag.response /
+ *          update.accept|ack|status (to the job engine)
  *          (no session for it: HelloRequest on down/hs, at most once per interval per vehicle)
  *   status online|offline (retained) → presence
  *
@@ -16,6 +17,7 @@ import { createChannel, encodeHelloRequest, MessageType, type SecureChannel, typ
 import type { TrustStore } from '../security/pki/index.js';
 import { parseVehicleTopic, vehicleTopic } from '../security/topics.js';
 import { decodeControl, encodeControl, messageClass, type ControlMessage, type DiagResponseMessage } from '../protocol/ota/messages.js';
+import type { UpdateMessage } from '../protocol/ota/update-messages.js';
 import { ManagerError } from './errors.js';
 import { errorFields, type ManagerLog } from './log.js';
 import type { Refusals, ManagerCounters } from './stats.js';
@@ -35,6 +37,10 @@ export interface SessionsOptions {
   onDiagResponse: (vehicleId: string, msg: DiagResponseMessage) => boolean;
   /** Vehicle V reported `offline`. */
   onOffline: (vehicleId: string) => void;
+  /** A new secure session with V is established (first one, or one replacing the previous). */
+  onSession?: (vehicleId: string) => void;
+  /** An update.accept/ack/status from V; false (or a promise of false) if it names no job of V (then refused). */
+  onUpdate?: (vehicleId: string, msg: UpdateMessage) => boolean | Promise<boolean>;
   /** Minimum time between two HelloRequests to one vehicle (default 2000 ms). */
   helloRequestIntervalMs?: number;
   now?: () => Date;
@@ -176,6 +182,11 @@ export class VehicleSessions {
     await this.opts.store.setChannel(vehicleId, suite, this.nowIso());
     this.opts.log('info', 'vehicle.session', { vehicleId, suite, sessionId: Buffer.from(channel.sessionId ?? []).toString('hex') });
     for (const w of l.waiters.splice(0)) w();
+    try {
+      this.opts.onSession?.(vehicleId);
+    } catch (e) {
+      this.opts.log('error', 'vehicle.session_hook_failed', { vehicleId, ...errorFields(e) });
+    }
   }
 
   private async onRecord(vehicleId: string, l: VehicleLink, record: Uint8Array): Promise<void> {
@@ -196,7 +207,7 @@ export class VehicleSessions {
     this.opts.counters.records.opened++;
     let msg: ControlMessage;
     try {
-      // Bulk data (firmware chunks) only ever flows to the vehicle so far.
+      // Bulk data (firmware chunks) only ever flows to the vehicle.
       if (messageClass(plaintext) === 'bulk') {
         this.opts.refusals.refuse('MGR_UNEXPECTED_MESSAGE', { vehicleId, leaf: 'up/rec' });
         return;
@@ -223,6 +234,10 @@ export class VehicleSessions {
       if (!this.opts.onDiagResponse(vehicleId, msg)) this.opts.refusals.refuse('MGR_DIAG_UNSOLICITED', { vehicleId, leaf: 'up/rec' });
       return;
     }
+    if ((msg.type === 'update.accept' || msg.type === 'update.ack' || msg.type === 'update.status') && this.opts.onUpdate) {
+      if (!(await this.opts.onUpdate(vehicleId, msg))) this.opts.refusals.refuse('MGR_UPDATE_UNSOLICITED', { vehicleId, leaf: 'up/rec' });
+      return;
+    }
     this.opts.refusals.refuse('MGR_UNEXPECTED_MESSAGE', { vehicleId, leaf: 'up/rec' });
   }
 
@@ -245,18 +260,48 @@ export class VehicleSessions {
   }
 
   /** Seal `msg` for V and publish it on down/rec; VEHICLE_OFFLINE without an established session. */
-  async sendControl(vehicleId: string, msg: ControlMessage): Promise<void> {
+  sendControl(vehicleId: string, msg: ControlMessage): Promise<void> {
+    return this.sendPlaintext(vehicleId, encodeControl(msg));
+  }
+
+  /** Seal one bulk message (a firmware chunk, class 0x02) for V and publish it on down/rec. */
+  sendBulk(vehicleId: string, plaintext: Uint8Array): Promise<void> {
+    return this.sendPlaintext(vehicleId, plaintext);
+  }
+
+  /**
+   * Seal now, publish (QoS 1) and resolve on PUBACK. Sealing happens before this returns, so records
+   * go out in call order and callers may pipeline without awaiting each publish.
+   */
+  private sendPlaintext(vehicleId: string, plaintext: Uint8Array): Promise<void> {
     const channel = this.links.get(vehicleId)?.current;
-    if (!channel || channel.state !== 'established') throw new ManagerError('VEHICLE_OFFLINE', `no secure channel with ${vehicleId}`);
-    const record = channel.seal(encodeControl(msg));
+    if (!channel || channel.state !== 'established') return Promise.reject(new ManagerError('VEHICLE_OFFLINE', `no secure channel with ${vehicleId}`));
+    let record: Uint8Array;
+    try {
+      record = channel.seal(plaintext);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     this.opts.counters.records.sealed++;
-    await this.opts.publish(vehicleTopic(vehicleId, 'down/rec'), record);
+    return this.opts.publish(vehicleTopic(vehicleId, 'down/rec'), record);
+  }
+
+  /** Ask V for a new handshake (rate-limited like every HelloRequest); for a job waiting on a session. */
+  async requestSession(vehicleId: string): Promise<void> {
+    const l = this.link(vehicleId);
+    if (l.current || l.online === false) return;
+    await this.requestHello(vehicleId, l);
   }
 
   state(vehicleId: string): SessionState {
     const l = this.links.get(vehicleId);
     if (l?.current) return 'established';
     return l && l.pending.length > 0 ? 'handshaking' : 'none';
+  }
+
+  /** V's presence as last reported (undefined before its first status message reached this manager). */
+  online(vehicleId: string): boolean | undefined {
+    return this.links.get(vehicleId)?.online;
   }
 
   /** The negotiated suite of V's current session. */

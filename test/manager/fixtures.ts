@@ -6,12 +6,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Socket } from 'node:net';
 import { connect, type MqttClient } from 'mqtt';
 import { startBroker, ensureBrokerCertificate, type Broker } from '../../src/broker/index.js';
 import { createChannel, isHelloRequest, type SecureChannel } from '../../src/security/channel/index.js';
 import { initPki, issueToDir, loadIssued, loadTrustStore, type TrustStore } from '../../src/security/pki/index.js';
 import { vehicleTopic } from '../../src/security/topics.js';
-import { decodeControl, encodeControl, type AnnounceMessage, type DiagRequestMessage, type DiagResponseMessage, type EcuInventory } from '../../src/protocol/ota/messages.js';
+import { decodeControl, encodeControl, type ControlMessage, type DiagRequestMessage, type DiagResponseMessage, type EcuInventory } from '../../src/protocol/ota/messages.js';
 import type { LogLevel, ManagerLog } from '../../src/manager/index.js';
 
 export const VEHICLE_A = 'VIN-MGR-000A';
@@ -80,6 +81,8 @@ export async function mqttClient(url: string, pkiDir: string, name: string, opts
     client.once('connect', () => resolve());
     client.once('error', reject);
   });
+  // As a real gateway should: no Nagle delay for small records written behind PUBACKs.
+  (client.stream as Partial<Socket>).setNoDelay?.(true);
   return client;
 }
 
@@ -110,6 +113,8 @@ export class ScriptedVehicle {
   responder: DiagResponder = defaultResponder;
   ecus: EcuInventory[] = DEFAULT_ECUS;
   readonly received: DiagRequestMessage[] = [];
+  /** Sees every down/rec plaintext first; returning true means it was handled (update flow fixtures). */
+  onPlaintext: ((plaintext: Uint8Array) => boolean | Promise<boolean>) | undefined;
   helloRequests = 0;
   handshakes = 0;
   private lastHello = -Infinity;
@@ -150,7 +155,7 @@ export class ScriptedVehicle {
   }
 
   /** Seal and publish a control message on up/rec; returns the record bytes. */
-  async send(msg: AnnounceMessage | DiagResponseMessage): Promise<Uint8Array> {
+  async send(msg: ControlMessage): Promise<Uint8Array> {
     if (!this.channel) throw new Error('no session');
     const record = this.channel.seal(encodeControl(msg));
     await this.client.publishAsync(vehicleTopic(this.id, 'up/rec'), Buffer.from(record), { qos: 1 });
@@ -182,7 +187,9 @@ export class ScriptedVehicle {
       return;
     }
     if (topic === vehicleTopic(this.id, 'down/rec') && this.channel) {
-      const msg = decodeControl(this.channel.open(payload));
+      const plaintext = this.channel.open(payload);
+      if (this.onPlaintext && (await this.onPlaintext(plaintext))) return;
+      const msg = decodeControl(plaintext);
       if (msg.type !== 'diag.request') return;
       this.received.push(msg);
       const answer = this.responder(msg);

@@ -12,9 +12,14 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   VEHICLE_UNKNOWN: 404,
+  FIRMWARE_UNKNOWN: 404,
+  JOB_UNKNOWN: 404,
   ECU_UNKNOWN: 404,
   GW_UNKNOWN_ECU: 404,
   VEHICLE_OFFLINE: 409,
+  JOB_CONFLICT: 409,
+  JOB_FINISHED: 409,
+  JOB_NOT_CANCELLABLE: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INTERNAL: 500,
@@ -33,7 +38,8 @@ export interface ErrorBody {
 export function httpError(e: unknown): { status: number; body: ErrorBody } {
   if (isOtaError(e)) {
     // Other gateway errors (link failures) are a bad answer from upstream of us.
-    const status = HTTP_STATUS_BY_CODE[e.code] ?? (e instanceof GatewayDiagError ? 502 : 500);
+    // FW_*: a refused firmware (signature, image, manifest, hardware) is well-formed JSON with unacceptable content.
+    const status = HTTP_STATUS_BY_CODE[e.code] ?? (e.code.startsWith('FW_') ? 422 : e instanceof GatewayDiagError ? 502 : 500);
     return { status, body: { error: { code: e.code, message: e.message } } };
   }
   const fst = e as { statusCode?: unknown; validation?: unknown; message?: unknown };

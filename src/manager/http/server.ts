@@ -11,12 +11,13 @@ import { errorFields, type ManagerLog } from '../log.js';
 import type { AuditEntry, DiagLogEntry } from '../store/index.js';
 import { httpError } from './errors.js';
 import { bearerToken, tokenMatches } from './token.js';
+import { registerUpdateRoutes, type UpdateHandlers } from './update-routes.js';
 import { diagBodySchema, listQuerySchema, vehicleParamsSchema, type DiagBody, type ListQuery, type VehicleParams } from './schemas.js';
 
 export const API_PREFIX = '/api/v1';
 
-/** What the routes call; the manager wires these to its store, sessions and diagnostics. */
-export interface ApiHandlers {
+/** What the routes call; the manager wires these to its store, sessions, diagnostics, repository and jobs. */
+export interface ApiHandlers extends UpdateHandlers {
   health(): object;
   vehicles(): Promise<unknown[]>;
   /** undefined → 404 VEHICLE_UNKNOWN. */
@@ -118,6 +119,7 @@ function buildApp(opts: ApiOptions): FastifyInstance {
   }));
 
   app.get(`${API_PREFIX}/stats`, () => h.stats());
+  registerUpdateRoutes(app, API_PREFIX, h, actorOf);
   return app;
 }
 

@@ -2,4 +2,4 @@
 export { Store, MAX_LIST_LIMIT, type AuditEntry, type DiagLogEntry, type EcuRecord, type NewDiagEntry, type VehicleRecord } from './store.js';
 export { openSqliteStore } from './sqlite.js';
 export { migrationProvider, migrations, type DialectKind } from './migrations.js';
-export type { Database, DiagOutcome } from './schema.js';
+export type { Database, DiagOutcome, FirmwareRow, JobRow, JobState } from './schema.js';

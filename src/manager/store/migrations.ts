@@ -72,9 +72,75 @@ function initial(kind: DialectKind): Migration {
   };
 }
 
+/**
+ * The firmware repository and update jobs (src/manager/firmware, src/manager/jobs). uint32 fields are
+ * `bigint` so PostgreSQL can hold 0xFFFFFFFF; byte strings (signed manifest, signed assignment) are
+ * base64 text, the one portable form.
+ */
+function firmwareAndJobs(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('firmware')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('manifest_digest', 'text', (c) => c.notNull().unique())
+        .addColumn('hardware_id', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('counter', 'bigint', (c) => c.notNull())
+        .addColumn('length', 'bigint', (c) => c.notNull())
+        .addColumn('sha256', 'text', (c) => c.notNull())
+        .addColumn('load_address', 'bigint', (c) => c.notNull())
+        .addColumn('format', 'text', (c) => c.notNull())
+        .addColumn('manifest', 'text', (c) => c.notNull())
+        .addColumn('signer_cn', 'text', (c) => c.notNull())
+        .addColumn('signer_serial', 'text', (c) => c.notNull())
+        .addColumn('added_at', 'text', (c) => c.notNull())
+        .addColumn('added_by', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('firmware_hardware').on('firmware').columns(['hardware_id', 'counter']).execute();
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('vehicle_id', 'text', (c) => c.notNull())
+        .addColumn('ecu', 'text', (c) => c.notNull())
+        .addColumn('firmware_id', 'text', (c) => c.notNull().references('firmware.id'))
+        .addColumn('state', 'text', (c) => c.notNull().check(sql`state in ('active', 'done', 'failed', 'cancelled')`))
+        .addColumn('phase', 'text', (c) => c.notNull())
+        .addColumn('percent', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('reason_code', 'text')
+        .addColumn('reason_message', 'text')
+        .addColumn('assignment', 'text', (c) => c.notNull())
+        .addColumn('nonce', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('chunk_size', 'integer', (c) => c.notNull())
+        .addColumn('chunks', 'integer', (c) => c.notNull())
+        .addColumn('image_length', 'bigint', (c) => c.notNull())
+        .addColumn('bytes_sent', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('chunks_sent', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('offers', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('from_version', 'text')
+        .addColumn('to_version', 'text', (c) => c.notNull())
+        .addColumn('installed_version', 'text')
+        .addColumn('cancel_pending', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('finished_at', 'text')
+        .execute();
+      await db.schema.createIndex('jobs_vehicle').on('jobs').columns(['vehicle_id', 'created_at']).execute();
+      await db.schema.createIndex('jobs_state').on('jobs').columns(['state', 'created_at']).execute();
+      // One active job per ECU, enforced by the database too (two managers may race to create one).
+      await db.schema.createIndex('jobs_one_active').on('jobs').columns(['vehicle_id', 'ecu']).unique().where(sql.ref('state'), '=', 'active').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const t of ['jobs', 'firmware']) await db.schema.dropTable(t).execute();
+    },
+  };
+}
+
 /** Every migration, by name (applied in name order). */
 export function migrations(kind: DialectKind): Record<string, Migration> {
-  return { '0001_initial': initial(kind) };
+  return { '0001_initial': initial(kind), '0002_firmware_jobs': firmwareAndJobs() };
 }
 
 /** A MigrationProvider over the in-code migrations for Kysely's Migrator. */

@@ -1,0 +1,221 @@
+/**
+ * The job engine and service against a real SQLite store and blob directory, with the vehicle sessions
+ * replaced by a recording fake: expiry, presence, pending cancels, stall re-offers, one job at a time
+ * per vehicle, and which update messages are refused.
+ */
+import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlobStore, FirmwareRepository, type FirmwareRecord } from '../../../src/manager/firmware/index.js';
+import { JobEngine, JobService, type EngineSessions, type Job } from '../../../src/manager/jobs/index.js';
+import { silentLog } from '../../../src/manager/log.js';
+import type { SessionState } from '../../../src/manager/sessions.js';
+import { openSqliteStore, type Store } from '../../../src/manager/store/index.js';
+import { decodeControl, messageClass, type ControlMessage, type EcuInventory } from '../../../src/protocol/ota/messages.js';
+import { bitmapToBase64 } from '../../../src/protocol/ota/update-messages.js';
+import { initPki, issueToDir, loadIssued, loadTrustStore } from '../../../src/security/pki/index.js';
+import { waitFor } from '../fixtures.js';
+import { imageBytes, issueRelease, signRelease } from '../firmware/release.js';
+
+const V = 'VIN-ENGINE-1';
+
+/** Records what the engine sends; the test sets presence and session state. */
+class FakeSessions implements EngineSessions {
+  sessions = new Map<string, SessionState>();
+  presence = new Map<string, boolean>();
+  control: Array<{ vehicleId: string; msg: ControlMessage }> = [];
+  chunks = 0;
+  helloRequests = 0;
+  state(v: string): SessionState {
+    return this.sessions.get(v) ?? 'none';
+  }
+  online(v: string): boolean | undefined {
+    return this.presence.get(v);
+  }
+  sendControl(vehicleId: string, msg: ControlMessage): Promise<void> {
+    this.control.push({ vehicleId, msg });
+    return Promise.resolve();
+  }
+  sendBulk(_v: string, plaintext: Uint8Array): Promise<void> {
+    assert.equal(messageClass(plaintext), 'bulk');
+    this.chunks++;
+    return Promise.resolve();
+  }
+  requestSession(): Promise<void> {
+    this.helloRequests++;
+    return Promise.resolve();
+  }
+  sent(type: string): ControlMessage[] {
+    return this.control.filter((c) => c.msg.type === type).map((c) => decodeControl(Uint8Array.from([1, ...Buffer.from(JSON.stringify(c.msg))])));
+  }
+}
+
+describe('JobEngine and JobService', () => {
+  let dir: string;
+  let store: Store;
+  let repo: FirmwareRepository;
+  let firmware: FirmwareRecord;
+  let signer: { keyPem: string; certPem: string };
+  let sessions: FakeSessions;
+  let engine: JobEngine;
+  let service: JobService;
+  let announce: (engineVersion: string) => Promise<void>;
+
+  const startEngine = async (opts: { ackTimeoutMs?: number; now?: () => Date } = {}): Promise<void> => {
+    sessions = new FakeSessions();
+    engine = new JobEngine({ store, repository: repo, sessions, brokerConnected: () => true, log: silentLog, flushIntervalMs: 50, ...(opts.ackTimeoutMs ? { ackTimeoutMs: opts.ackTimeoutMs } : {}) });
+    service = new JobService({ store, repository: repo, engine, signer, sessionState: (v) => sessions.state(v), ...(opts.now ? { now: opts.now } : {}) });
+    await engine.start();
+  };
+  const create = (ecu = 'engine'): Promise<Job> => service.create({ vehicleId: V, ecu, firmwareId: firmware.id, actor: 'test' });
+  const row = (id: string): Promise<Record<string, unknown> | undefined> => store.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-engine-'));
+    const pkiDir = join(dir, 'pki');
+    await initPki(pkiDir, { name: 'Engine Test CA' });
+    await issueToDir(pkiDir, { role: 'manager', name: 'manager' });
+    signer = await loadIssued(pkiDir, 'manager');
+    const release = await issueRelease(pkiDir);
+    store = await openSqliteStore(join(dir, 'ota.db'));
+    repo = new FirmwareRepository({ store, blobs: new BlobStore(join(dir, 'blobs')), trust: () => loadTrustStore(pkiDir) });
+    const image = imageBytes(3000, 5);
+    ({ firmware } = await repo.add({ image, format: 'bin', signedManifest: signRelease(release, image), actor: 'test' }));
+    const ecu = (name: string): EcuInventory => ({
+      name,
+      link: 'can',
+      address: '0x7E0',
+      appVersion: '1.0.0',
+      bootVersion: '1.0.0',
+      mode: 'application',
+      hardwareId: 'stm32f103c8',
+    });
+    announce = (engineVersion) =>
+      store.applyAnnounce(V, { type: 'announce', vehicleId: V, gateway: { version: 'gw', suites: [], capabilities: [] }, ecus: [{ ...ecu('engine'), appVersion: engineVersion }, ecu('body')] }, new Date().toISOString());
+    await announce('1.0.0');
+  });
+  after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  beforeEach(() => startEngine());
+  afterEach(async () => {
+    for (const j of await service.list({ state: 'active' })) await service.cancel(j.id, 'cleanup', { force: true });
+    await engine.close();
+  });
+
+  it('fails a job never accepted before its assignment expired, without offering it', async () => {
+    await engine.close();
+    await startEngine({ now: () => new Date(Date.now() - 61_000) }); // created 61 s ago with a 60 s lifetime
+    sessions.sessions.set(V, 'established');
+    const job = await service.create({ vehicleId: V, ecu: 'engine', firmwareId: firmware.id, actor: 'test', ttlMs: 60_000 });
+    const failed = await waitFor('expired', async () => ((await service.get(job.id))?.state === 'failed' ? service.get(job.id) : undefined));
+    assert.equal(failed.reason?.code, 'JOB_EXPIRED');
+    assert.equal(sessions.sent('update.offer').length, 0);
+  });
+
+  it('waits while the vehicle is offline, and offers when its session comes up', async () => {
+    sessions.presence.set(V, false);
+    const job = await create();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(sessions.control.length, 0);
+    assert.equal((await service.get(job.id))?.transfer?.stage, 'waiting');
+    sessions.presence.set(V, true);
+    sessions.sessions.set(V, 'established');
+    engine.onSession(V);
+    await waitFor('offer', () => sessions.sent('update.offer').length === 1);
+    const offer = sessions.sent('update.offer')[0];
+    assert.equal(offer?.type === 'update.offer' && offer.chunks, job.chunks);
+  });
+
+  it('asks an online vehicle without a session for a handshake', async () => {
+    sessions.presence.set(V, true);
+    await create();
+    await waitFor('HelloRequest', () => sessions.helloRequests >= 1);
+    assert.equal(sessions.control.length, 0);
+  });
+
+  it('delivers a cancel made while the vehicle was away when its next session comes up', async () => {
+    sessions.sessions.set(V, 'established');
+    const job = await create();
+    await waitFor('offer', () => sessions.sent('update.offer').length === 1);
+    sessions.sessions.set(V, 'none');
+    await service.cancel(job.id, 'test');
+    assert.equal((await row(job.id))?.['cancel_pending'], 1);
+    assert.equal(sessions.sent('update.cancel').length, 0);
+    sessions.sessions.set(V, 'established');
+    engine.onSession(V);
+    await waitFor('update.cancel', () => sessions.sent('update.cancel').length === 1);
+    await waitFor('cancel delivered', async () => (await row(job.id))?.['cancel_pending'] === 0);
+  });
+
+  it('re-offers the same assignment when acks stop while chunks are in flight', async () => {
+    await engine.close();
+    await startEngine({ ackTimeoutMs: 100 });
+    sessions.sessions.set(V, 'established');
+    const job = await create();
+    await waitFor('offer', () => sessions.sent('update.offer').length === 1);
+    assert.equal(await engine.onUpdate(V, { type: 'update.accept', jobId: job.id, have: bitmapToBase64(new Uint8Array(1)), window: 2 }), true);
+    assert.equal(sessions.chunks, 2);
+    await waitFor('re-offer', () => sessions.sent('update.offer').length === 2, 2000);
+    const [a, b] = sessions.sent('update.offer');
+    assert.equal(a?.type === 'update.offer' && b?.type === 'update.offer' && a.assignment === b.assignment, true);
+    assert.equal((await service.get(job.id))?.offers, 2);
+  });
+
+  it('runs one job per vehicle at a time, in creation order', async () => {
+    sessions.sessions.set(V, 'established');
+    const first = await create('engine');
+    const second = await create('body');
+    await waitFor('first offer', () => sessions.sent('update.offer').length === 1);
+    assert.equal((await service.get(second.id))?.transfer, null, 'the second job waits');
+    assert.equal(await engine.onUpdate(V, { type: 'update.status', jobId: first.id, phase: 'done', percent: 100, version: '1.1.0' }), true);
+    await waitFor('second offer', () => sessions.sent('update.offer').length === 2);
+    const offer = sessions.sent('update.offer')[1];
+    assert.equal(offer?.type === 'update.offer' && offer.jobId, second.id);
+  });
+
+  it('refuses update messages naming no job of that vehicle; ignores those about finished jobs', async () => {
+    sessions.sessions.set(V, 'established');
+    const job = await create();
+    assert.equal(await engine.onUpdate('VIN-OTHER', { type: 'update.status', jobId: job.id, phase: 'programming', percent: 5 }), false);
+    assert.equal(await engine.onUpdate(V, { type: 'update.ack', jobId: 'ffffffffffffffff', next: 0, received: 0, window: 1 }), false);
+    await service.cancel(job.id, 'test');
+    assert.equal(await engine.onUpdate(V, { type: 'update.status', jobId: job.id, phase: 'done', percent: 100 }), true);
+    assert.equal((await service.get(job.id))?.state, 'cancelled', 'a finished job stays finished');
+  });
+
+  it('a re-offer refused as finished ends the job done if the ECU announces its version (even a little later), else failed', async () => {
+    await engine.close();
+    sessions = new FakeSessions();
+    engine = new JobEngine({ store, repository: repo, sessions, brokerConnected: () => true, log: silentLog, announceWaitMs: 600 });
+    service = new JobService({ store, repository: repo, engine, signer, sessionState: (v) => sessions.state(v) });
+    await engine.start();
+    sessions.sessions.set(V, 'established');
+    const reoffer = async (id: string): Promise<void> => {
+      await waitFor('offer', () => sessions.sent('update.offer').some((m) => m.type === 'update.offer' && m.jobId === id));
+      engine.onSession(V); // a new session (this manager restarted): the same offer again
+      await waitFor('re-offer', async () => (await service.get(id))?.offers === 2);
+    };
+    const missed = await create();
+    await reoffer(missed.id);
+    // The gateway finished the job while this manager was away; its re-announce trails the refusal.
+    await engine.onUpdate(V, { type: 'update.status', jobId: missed.id, phase: 'failed', percent: 0, error: { code: 'FW_REPLAYED_NONCE', message: 'nonce of a finished job' } });
+    setTimeout(() => void announce('1.1.0'), 200);
+    const done = await waitFor('done', async () => ((await service.get(missed.id))?.state === 'done' ? service.get(missed.id) : undefined));
+    assert.equal(done.installedVersion, '1.1.0');
+    await announce('1.0.0');
+    const other = await create();
+    await reoffer(other.id);
+    await engine.onUpdate(V, { type: 'update.status', jobId: other.id, phase: 'failed', percent: 0, error: { code: 'GW_JOB_FINISHED', message: 'job already finished (failed)' } });
+    const failed = await waitFor('failed', async () => ((await service.get(other.id))?.state === 'failed' ? service.get(other.id) : undefined));
+    assert.equal(failed.reason?.code, 'GW_JOB_FINISHED');
+    // On a first offer the same code is a plain failure.
+    const first = await create();
+    await waitFor('offer', () => sessions.sent('update.offer').some((m) => m.type === 'update.offer' && m.jobId === first.id));
+    await engine.onUpdate(V, { type: 'update.status', jobId: first.id, phase: 'failed', percent: 0, error: { code: 'FW_REPLAYED_NONCE', message: 'replay' } });
+    assert.equal((await service.get(first.id))?.reason?.code, 'FW_REPLAYED_NONCE');
+  });
+});
