@@ -8,8 +8,9 @@
  *                  checking / rebooting) → 0xF189 = manifest version → update.status done → re-announce
  *
  * Replay rule: nonces are persisted per job. A re-offer of a job in progress (same jobId, its nonce or a
- * fresh one for the same manifest) resumes it; a nonce of a finished job or of another job is refused
- * FW_REPLAYED_NONCE. A refused offer changes nothing: no file, no chunk requested, the ECU untouched.
+ * fresh one for the same manifest) resumes it; the identical signed assignment re-offered for a finished
+ * job gets that job's recorded outcome again (nothing runs twice); a nonce of a finished job under
+ * another job id is refused FW_REPLAYED_NONCE, a fresh assignment for a finished job GW_JOB_FINISHED. A refused offer changes nothing: no file, no chunk requested, the ECU untouched.
  */
 import type { Clock } from '../../protocol/clock.js';
 import { OtaError } from '../../protocol/errors.js';
@@ -129,6 +130,12 @@ export class UpdateAgent {
       if (store === undefined || this.trust === undefined) throw new OtaError(GW_CODES.updateUnavailable, 'this gateway has no data directory for updates');
       const existing = store.job(offer.jobId);
       if (existing !== undefined && existing.ecu !== offer.ecu) throw new OtaError(GW_CODES.badOffer, `job ${offer.jobId} is for ECU ${existing.ecu}`);
+      if (existing !== undefined && FINAL_PHASES.has(existing.phase) && existing.offer.assignment === offer.assignment) {
+        // The manager re-offers the very same signed assignment when it missed the outcome (it restarted,
+        // say): answer with the recorded outcome. Nothing runs again — the nonce stays spent.
+        this.resendFinal(existing);
+        return;
+      }
       const port = this.host.port(offer.ecu);
       if (port === undefined) throw new OtaError(GW_CODES.unknownEcu, `this vehicle has no ECU '${offer.ecu}'`);
       if (port.ecu.secret === undefined) throw new OtaError(GW_CODES.noSecret, `no SecurityAccess secret configured for ECU ${offer.ecu}`);
@@ -374,14 +381,20 @@ export class UpdateAgent {
     return this.throttle.report(msg);
   }
 
+  /** The recorded outcome of a finished job, sent again (marked reported once it went out). */
+  private resendFinal(job: JobRecord): void {
+    const phase = job.phase === 'done' ? 'done' : 'failed';
+    const msg: UpdateStatusMessage = { type: 'update.status', jobId: job.jobId, phase, percent: phase === 'done' ? 100 : 0, ...(phase === 'done' ? { version: job.version } : {}), ...(job.error === undefined ? {} : { error: job.error }) };
+    if (this.host.send(msg) && job.reported !== true) this.store?.save({ ...job, reported: true });
+  }
+
   /** A session was established: send final statuses that could not go out before, and where running jobs are. */
   onEstablished(): void {
     const store = this.store;
     if (store === undefined || this.closed) return;
     for (const job of store.jobs()) {
       if ((job.phase === 'done' || job.phase === 'failed') && job.reported === false) {
-        const msg: UpdateStatusMessage = { type: 'update.status', jobId: job.jobId, phase: job.phase, percent: job.phase === 'done' ? 100 : 0, ...(job.phase === 'done' ? { version: job.version } : {}), ...(job.error === undefined ? {} : { error: job.error }) };
-        if (this.host.send(msg)) store.save({ ...job, reported: true });
+        this.resendFinal(job);
       } else if (job.phase === 'verifying' || job.phase === 'flashing') {
         const at = this.throttle.current(job.jobId);
         if (at !== undefined) this.host.send({ type: 'update.status', jobId: job.jobId, phase: at.phase, percent: at.percent });

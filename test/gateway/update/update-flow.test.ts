@@ -112,9 +112,22 @@ describe('update agent: offer → accept → chunks → verify → flash → don
     await expectRefused(makeOffer(fx, makeRelease(fx, { version: '3.0.0', counter: 3 }), { jobId: 'job-vehicle', vehicleId: 'VIN-SOMEONE-ELSE' }), 'FW_WRONG_VEHICLE');
   });
 
-  it('refuses a replayed assignment: the nonce of a finished job, under another job id or its own', async () => {
+  it('refuses a replayed assignment: the nonce of a finished job under another job id', async () => {
     await expectRefused({ ...fullOffer, jobId: 'job-replay' }, 'FW_REPLAYED_NONCE');
-    await expectRefused(fullOffer, 'FW_REPLAYED_NONCE');
+  });
+
+  it('answers the same assignment re-offered for its finished job with the recorded outcome, running nothing', async () => {
+    const before = ecu.snapshot();
+    const chunksBefore = gw.stats.updates.chunks;
+    const acceptsBefore = manager.seen(fullOffer.jobId).filter((m) => m.type === 'update.accept').length;
+    await manager.send(fullOffer);
+    const final = await manager.next(isFinal(fullOffer.jobId), 10_000);
+    assert.equal(final.phase, 'done');
+    assert.equal(final.version, '2.0.0');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(manager.seen(fullOffer.jobId).filter((m) => m.type === 'update.accept').length, acceptsBefore, 'no chunk was requested');
+    assert.deepEqual(ecu.snapshot(), before, 'the ECU is untouched');
+    assert.equal(gw.stats.updates.chunks, chunksBefore);
   });
 
   it('fails a tampered image at verifying (SHA-256 mismatch) without touching the ECU', async () => {
