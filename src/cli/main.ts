@@ -11,6 +11,9 @@ import { registerPki } from './pki.js';
 import { registerFirmware } from './firmware.js';
 import { registerEcu } from './ecu.js';
 import { registerManager } from './manager.js';
+import { registerFleet } from './fleet.js';
+import { registerDiag } from './diag.js';
+import { registerShell } from './shell.js';
 import { registerVehicle } from './vehicle.js';
 import { registerBroker } from './broker.js';
 
@@ -28,6 +31,9 @@ export function buildProgram(): Command {
   registerFirmware(program);
   registerEcu(program);
   registerManager(program);
+  registerFleet(program);
+  registerDiag(program);
+  registerShell(program);
   registerVehicle(program);
   registerBroker(program);
   return program;

@@ -1,23 +1,170 @@
 /**
- * `ota up`: the all-in-one start (broker, manager, dashboard, simulated fleet). The connected system is
- * not built yet, so this says so honestly and lists what can be run today, instead of pretending.
+ * `ota up`: the all-in-one start — the embedded broker (or an external one), the manager with its HTTP
+ * API, and a fleet of simulated vehicles (gateway + virtual ECUs on a virtual CAN bus), all in this
+ * process, in the foreground until SIGINT/SIGTERM. First start creates the data directory (up/setup.ts):
+ * the PKI and the fleet's VINs; later starts reuse them, and the ECUs keep their state on disk.
+ *
+ * Ports: the API on 127.0.0.1:8080 and the broker on 127.0.0.1:8883 by default. A port in use is an
+ * error (UP_PORT_IN_USE) naming the option to change; port 0 picks a free port, and the ports actually
+ * bound are printed and written to `<data>/manager.json`.
  */
-import type { Command } from 'commander';
+import { join } from 'node:path';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { startBroker, type Broker } from '../broker/index.js';
+import { createManager, DEFAULT_API_HOST, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
+import { OtaError } from '../protocol/errors.js';
+import { SUITE_IDS, type SuiteName } from '../security/channel/index.js';
+import { parseBrokerUrl, parsePort } from './manager.js';
+import { processIo, type CliIo } from './pki.js';
+import { startSimulatedVehicle, type SimulatedVehicle } from './sim/vehicle.js';
+import { ensureFleet, ensurePki, MAX_VEHICLES } from './up/setup.js';
+import { readRunningManager, waitForFleet } from './up/wait.js';
 
-export const UP_NOT_YET_BUILT = [
-  'ota up: the connected system (embedded broker, manager, dashboard, simulated fleet) is not built yet.',
-  'What runs today:',
-  '  ota decode <uds|isotp|doip|ihex|srec> <hex|file>   decode bytes from a trace or an image file',
-  '  ota pki init|issue|revoke|list --dir <dir>         the fleet PKI',
-  '  ota firmware sign|verify                           signed firmware manifests',
-  'See README.md for the full command reference.',
-].join('\n');
+export const SUITES = Object.keys(SUITE_IDS) as SuiteName[];
 
-export function registerUp(program: Command): void {
+export interface UpOptions {
+  vehicles?: number;
+  data?: string;
+  host: string;
+  port: number;
+  brokerPort: number;
+  externalBroker?: string;
+  suite: SuiteName;
+  initOnly?: boolean;
+  verbose?: boolean;
+  /** How long to wait for every vehicle to connect and announce before printing the banner (default 20 s). */
+  readyTimeoutMs?: number;
+}
+
+/** A vehicle count 0..100. */
+export function parseVehicleCount(value: string): number {
+  if (!/^\d{1,3}$/.test(value) || Number(value) > MAX_VEHICLES) throw new InvalidArgumentError(`expected a number of vehicles 0-${MAX_VEHICLES}`);
+  return Number(value);
+}
+
+function portInUse(e: unknown, what: string, port: number, option: string): unknown {
+  if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') return e;
+  return new OtaError('UP_PORT_IN_USE', `port ${port} (${what}) is in use — another \`ota up\` or broker? Stop it, or choose another port with ${option} <port> (0 picks a free one)`, { cause: e });
+}
+
+/** Stops what was started, newest first, ignoring failures (best effort on the way out). */
+async function stopAll(vehicles: readonly SimulatedVehicle[], manager: Manager | undefined, broker: Broker | undefined): Promise<void> {
+  await Promise.all(vehicles.map((v) => v.close().catch(() => undefined)));
+  await manager?.close().catch(() => undefined);
+  await broker?.close().catch(() => undefined);
+}
+
+/** Runs `ota up` until `signal` aborts (after startup, or at once if it aborts during startup). */
+export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: AbortSignal): Promise<void> {
+  const dataDir = resolveDataDir(opts.data);
+  const pkiDir = join(dataDir, 'pki');
+  const running = await readRunningManager(dataDir);
+  if (running !== undefined) {
+    throw new OtaError('UP_ALREADY_RUNNING', `a manager (pid ${running.pid}) already runs on ${dataDir} at ${running.api}: stop it first, or use another --data directory (if no manager runs, remove ${join(dataDir, 'manager.json')})`);
+  }
+  const { vehicles: ids, added } = await ensureFleet(dataDir, opts.vehicles);
+  const pki = await ensurePki(pkiDir, ids);
+  if (pki.createdCa) io.out(`created the fleet PKI in ${pkiDir}\n`);
+  if (pki.issued.length > 0) io.out(`issued certificates: ${pki.issued.join(', ')}\n`);
+  if (added.length > 0) io.out(`new simulated vehicles: ${added.join(', ')}\n`);
+  if (opts.initOnly) {
+    io.out(`data directory ${dataDir} is ready (${ids.length} vehicles); start with: ota up --data ${dataDir}\n`);
+    return;
+  }
+
+  let broker: Broker | undefined;
+  let manager: Manager | undefined;
+  const vehicles: SimulatedVehicle[] = [];
+  try {
+    if (opts.externalBroker === undefined) {
+      broker = await startBroker({ pkiDir, host: '127.0.0.1', port: opts.brokerPort, log: (line) => err.out(line + '\n') }).catch((e: unknown) => {
+        throw portInUse(e, 'broker', opts.brokerPort, '--broker-port');
+      });
+    }
+    const brokerUrl = broker?.url ?? (opts.externalBroker as string);
+    manager = await createManager({
+      dataDir,
+      brokerUrl,
+      http: { host: opts.host, port: opts.port },
+      suites: [opts.suite, ...SUITES.filter((s) => s !== opts.suite)],
+      log: stderrLog(opts.verbose ? 'debug' : 'warn'),
+    }).catch((e: unknown) => {
+      throw portInUse(e, 'API', opts.port, '--port');
+    });
+    await manager.waitForBroker(15_000);
+    const log = { info: (m: string) => (opts.verbose ? err.out(`${m}\n`) : undefined), warn: (m: string) => err.out(`warning: ${m}\n`) };
+    for (const vehicleId of ids) {
+      if (signal.aborted) break;
+      vehicles.push(await startSimulatedVehicle({ vehicleId, pkiDir, brokerUrl, dataDir, log, gateway: { suites: [opts.suite] } }));
+    }
+    const fleet = await waitForFleet(manager, ids, opts.readyTimeoutMs ?? 20_000, signal);
+    io.out(banner({ dataDir, explicitData: opts.data !== undefined, broker, brokerUrl, manager, ids, fleet }));
+    if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  } finally {
+    await stopAll(vehicles, manager, broker);
+  }
+  io.out('stopped\n');
+}
+
+function banner(b: {
+  dataDir: string;
+  explicitData: boolean;
+  broker: Broker | undefined;
+  brokerUrl: string;
+  manager: Manager;
+  ids: readonly string[];
+  fleet: Awaited<ReturnType<typeof waitForFleet>>;
+}): string {
+  const data = b.explicitData ? ` --data ${b.dataDir}` : '';
+  const first = b.ids[0];
+  const lines = [
+    '',
+    `OTA Service Manager is up — data ${b.dataDir}`,
+    `  broker    ${b.brokerUrl} (${b.broker ? 'embedded' : 'external'}; mutual TLS with the fleet PKI in ${join(b.dataDir, 'pki')})`,
+    `  API       ${b.manager.apiUrl}/api/v1 (bearer token in ${b.manager.paths.apiToken})`,
+    `  vehicles  ${b.ids.length} simulated (ECU state in ${join(b.dataDir, 'vehicles')})`,
+    ...b.fleet.lines.map((l) => `    ${l}`),
+  ];
+  if (b.fleet.missing.length > 0) lines.push(`  not yet connected: ${b.fleet.missing.join(', ')} (they keep trying; see \`ota fleet${data}\`)`);
+  lines.push('', 'Next:', `  ota fleet${data}`);
+  if (first !== undefined) lines.push(`  ota diag ${first} read-dtc${data}`, `  ota shell ${first}${data}`);
+  lines.push('', 'ready (Ctrl-C stops)', '');
+  return lines.join('\n');
+}
+
+export function registerUp(program: Command, io: CliIo = processIo): void {
   program
     .command('up')
-    .description('start broker, manager, dashboard and a simulated fleet (not built yet: explains what runs today)')
-    .action(() => {
-      process.stdout.write(UP_NOT_YET_BUILT + '\n');
+    .description('start the embedded broker, the manager and a simulated fleet in the foreground (SIGINT/SIGTERM stops)')
+    .option('--vehicles <n>', 'simulated vehicles (default: as many as last time, 3 at first start)', parseVehicleCount)
+    .option('--data <dir>', 'data directory (default $OTA_HOME or ./.ota)')
+    .option('--host <addr>', 'HTTP API listen address', DEFAULT_API_HOST)
+    .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, 8080)
+    .option('--broker-port <port>', 'embedded broker port on 127.0.0.1 (0: any free port)', parsePort, 8883)
+    .option('--external-broker <url>', 'use this broker (e.g. Mosquitto, mqtts://127.0.0.1:8883) instead of the embedded one', parseBrokerUrl)
+    .addOption(new Option('--suite <suite>', 'secure-channel suite the simulated vehicles offer (the manager accepts both)').choices(SUITES).default('aes-256-gcm'))
+    .option('--init-only', 'create the data directory (PKI, vehicle certificates, fleet.json) and exit')
+    .option('--verbose', 'log connection and session details to stderr')
+    .action(async (opts: UpOptions) => {
+      const stop = new AbortController();
+      let firstSignalAt: number | undefined;
+      const onSignal = (): void => {
+        if (firstSignalAt !== undefined) {
+          // Ctrl-C under `npm start` reaches us twice at once (the terminal's and npm's): only a later one forces.
+          if (Date.now() - firstSignalAt > 1000) process.exit(130);
+          return;
+        }
+        firstSignalAt = Date.now();
+        io.out('stopping…\n');
+        stop.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        await runUp(opts, io, { out: (t) => void process.stderr.write(t) }, stop.signal);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     });
 }
