@@ -10,6 +10,7 @@ const sections: Array<[string, () => Promise<BenchSection>]> = [
   ['isotp', () => import('./isotp.js').then((m) => m.section)],
   ['flash', () => import('./flash.js').then((m) => m.section)],
   ['channel', () => import('./channel.js').then((m) => m.section)],
+  ['diag', () => import('./diag.js').then((m) => m.section)],
 ];
 
 async function main(): Promise<void> {

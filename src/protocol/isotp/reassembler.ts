@@ -82,6 +82,8 @@ export class IsoTpReassembler {
 
   private interrupted(out: ReassemblyOutput[], what: string): void {
     // §9.8.3: SF or FF during a segmented reception → abort it (N_UNEXP_PDU), then process the new PDU.
+    // Nothing in progress (the common case): build no error, its stack trace costs more than the frame.
+    if (this.rx === undefined) return;
     const aborted = this.abort(
       new ProtocolError(ISOTP_ERROR.UNEXPECTED_PDU, `${what} received during a segmented reception`),
     );
