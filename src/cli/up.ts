@@ -8,6 +8,7 @@
  * error (UP_PORT_IN_USE) naming the option to change; port 0 picks a free port, and the ports actually
  * bound are printed and written to `<data>/manager.json`.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { startBroker, type Broker } from '../broker/index.js';
@@ -122,6 +123,7 @@ function banner(b: {
     `OTA Service Manager is up — data ${b.dataDir}`,
     `  broker    ${b.brokerUrl} (${b.broker ? 'embedded' : 'external'}; mutual TLS with the fleet PKI in ${join(b.dataDir, 'pki')})`,
     `  API       ${b.manager.apiUrl}/api/v1 (bearer token in ${b.manager.paths.apiToken})`,
+    `  dashboard ${b.manager.apiUrl}/#token=${readFileSync(b.manager.paths.apiToken, 'utf8').trim()}`,
     `  vehicles  ${b.ids.length} simulated (ECU state in ${join(b.dataDir, 'vehicles')})`,
     ...b.fleet.lines.map((l) => `    ${l}`),
   ];

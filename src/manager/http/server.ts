@@ -9,6 +9,7 @@ import type { DiagnoseRequest, DiagResult } from '../diagnostics.js';
 import { ManagerError } from '../errors.js';
 import { errorFields, type ManagerLog } from '../log.js';
 import type { AuditEntry, DiagLogEntry } from '../store/index.js';
+import { registerDashboard } from './dashboard.js';
 import { httpError } from './errors.js';
 import { bearerToken, tokenMatches } from './token.js';
 import { registerUpdateRoutes, type UpdateHandlers } from './update-routes.js';
@@ -61,6 +62,7 @@ function buildApp(opts: ApiOptions): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   });
   const h = opts.handlers;
+  registerDashboard(app); // web/dist at / without the token; must precede the token check below
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (req.method === 'GET' && req.routeOptions.url === `${API_PREFIX}/health`) return;
