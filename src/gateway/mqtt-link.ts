@@ -110,7 +110,7 @@ export class MqttLink {
       });
     });
     client.on('message', (topic, payload) => {
-      if (this.client === client && this.up) this.hooks.message(topic, Uint8Array.from(payload));
+      if (this.client === client && this.up) this.hooks.message(topic, new Uint8Array(payload));
     });
     client.on('close', () => this.onClose(client, lastError));
   }

@@ -2,7 +2,11 @@
  * Remote diagnostics (DOTA): one UDS request to one ECU of one vehicle, through the vehicle's secure
  * channel, with the answer matched by request id. Many requests to many vehicles may be in flight at
  * once. Every request — answered, refused, timed out — is written to diag_log (who, when, request,
- * response, outcome) and to the audit log.
+ * response, outcome): queued when its outcome is known and committed within a few milliseconds, after
+ * the caller has its answer (store/diag-log.ts). Not to the audit log: that is for administrative
+ * actions, and a row per request would duplicate diag_log and bury them.
+ *
+ * The vehicle and ECU checks read the store's in-memory registry: no query per request.
  */
 import { randomBytes } from 'node:crypto';
 import { isOtaError } from '../protocol/errors.js';
@@ -18,6 +22,8 @@ import type { DiagOutcome, Store } from './store/index.js';
 
 export const DEFAULT_DIAG_TIMEOUT_MS = 10_000;
 export const MAX_DIAG_TIMEOUT_MS = 600_000;
+/** Unwritten diag_log rows (commits failing) from which requests are refused with MGR_LOG_UNAVAILABLE. */
+export const MAX_DIAG_LOG_BACKLOG = 10_000;
 
 export interface DiagnoseRequest {
   vehicleId: string;
@@ -26,7 +32,7 @@ export interface DiagnoseRequest {
   request: Uint8Array;
   /** Overall deadline for the answer, 1..600000 ms (default 10000). */
   timeoutMs?: number;
-  /** Who asks (recorded in diag_log and the audit log). */
+  /** Who asks (recorded in diag_log). */
   actor: string;
 }
 
@@ -76,6 +82,13 @@ export interface DiagnosticsOptions {
 export class Diagnostics {
   private readonly waiting = new Map<string, Waiting>();
   private closed = false;
+  /**
+   * Request ids: a random prefix per instance and a counter (24 hex digits, as before). They only have
+   * to be unique (a response is matched by id, vehicle and ECU, and comes through the vehicle's
+   * authenticated channel), so a counter serves and costs no randomBytes() call per request.
+   */
+  private readonly idPrefix = randomBytes(6).toString('hex');
+  private idCounter = 0;
 
   constructor(private readonly opts: DiagnosticsOptions) {}
 
@@ -86,25 +99,35 @@ export class Diagnostics {
     const at = new Date().toISOString();
     const requestHex = toHex(req.request, '');
     const started = performance.now();
-    const id = randomBytes(12).toString('hex');
+    const id = this.idPrefix + (this.idCounter++).toString(16).padStart(12, '0');
     try {
       const answer = await this.exchange(req, id, requestHex, timeoutMs, started);
-      return await this.finish(req, at, id, requestHex, answer, started);
+      return this.finish(req, at, id, requestHex, answer, started);
     } catch (e) {
       const code = isOtaError(e) ? e.code : 'INTERNAL';
       const outcome: DiagOutcome = code === 'DIAG_TIMEOUT' || code === 'UDS_TIMEOUT' ? 'timeout' : 'error';
       this.opts.counters.diag[outcome]++;
       const elapsed = Math.round(performance.now() - started);
-      await this.record(req, at, id, { requestHex, response: null, outcome, nrc: null, errorCode: code, elapsedMs: elapsed }).catch((le: unknown) =>
-        this.opts.log('error', 'diag.log_failed', { vehicleId: req.vehicleId, ...errorFields(le) }),
-      );
+      if (code === 'MGR_LOG_UNAVAILABLE') {
+        // Nothing was sent; queueing the refusal would only grow the backlog that caused it.
+        this.opts.log('error', 'diag.not_logged', { vehicleId: req.vehicleId, actor: req.actor, backlog: this.opts.store.diagBacklog });
+        throw e;
+      }
+      try {
+        this.record(req, at, { requestHex, response: null, outcome, nrc: null, errorCode: code, elapsedMs: elapsed });
+      } catch (le) {
+        this.opts.log('error', 'diag.log_failed', { vehicleId: req.vehicleId, ...errorFields(le) });
+      }
       throw e;
     }
   }
 
   private async exchange(req: DiagnoseRequest, id: string, requestHex: string, timeoutMs: number, started: number): Promise<DiagResponseMessage> {
     if (this.closed) throw new ManagerError('MGR_CLOSED', 'the manager is shutting down');
-    const vehicle = await this.opts.store.getVehicle(req.vehicleId);
+    if (this.opts.store.diagBacklog >= MAX_DIAG_LOG_BACKLOG) {
+      throw new ManagerError('MGR_LOG_UNAVAILABLE', `${this.opts.store.diagBacklog} diagnostic log rows are not written yet`);
+    }
+    const vehicle = this.opts.store.peekVehicle(req.vehicleId) ?? (await this.opts.store.getVehicle(req.vehicleId));
     if (!vehicle) throw new ManagerError('VEHICLE_UNKNOWN', `no vehicle '${req.vehicleId}'`);
     // Before the first announce we know no ECU names, and let the gateway judge.
     if (vehicle.ecus.length > 0 && !vehicle.ecus.some((e) => e.name === req.ecu)) {
@@ -142,7 +165,7 @@ export class Diagnostics {
     }
   }
 
-  private async finish(req: DiagnoseRequest, at: string, id: string, requestHex: string, msg: DiagResponseMessage, started: number): Promise<DiagResult> {
+  private finish(req: DiagnoseRequest, at: string, id: string, requestHex: string, msg: DiagResponseMessage, started: number): DiagResult {
     const roundTripMs = Math.round(performance.now() - started);
     const elapsedMs = msg.elapsedMs ?? roundTripMs;
     if (msg.error) {
@@ -150,7 +173,7 @@ export class Diagnostics {
       throw new GatewayDiagError(gatewayCode(msg.error.code), `gateway: ${msg.error.message}`);
     }
     const response = msg.response ?? null;
-    const bytes = response === null ? undefined : Uint8Array.from(Buffer.from(response, 'hex'));
+    const bytes = response === null ? undefined : new Uint8Array(Buffer.from(response, 'hex'));
     // ISO 14229-1 §8.7: a negative response is 7F <request SID> <NRC>.
     const nrcCode = bytes && bytes.length >= 3 && bytes[0] === NEGATIVE_RESPONSE_SID ? (bytes[2] as number) : undefined;
     const result: DiagResult = {
@@ -176,23 +199,21 @@ export class Diagnostics {
     }
     const outcome: DiagOutcome = result.positive ? 'positive' : 'negative';
     this.opts.counters.diag[outcome]++;
-    result.logId = await this.record(req, at, id, { requestHex, response, outcome, nrc: nrcCode ?? null, errorCode: null, elapsedMs });
+    result.logId = this.record(req, at, { requestHex, response, outcome, nrc: nrcCode ?? null, errorCode: null, elapsedMs });
     return result;
   }
 
-  private async record(
+  /** Queue the diag_log row (committed within DIAG_FLUSH_MS); returns its id. */
+  private record(
     req: DiagnoseRequest,
     at: string,
-    id: string,
     r: { requestHex: string; response: string | null; outcome: DiagOutcome; nrc: number | null; errorCode: string | null; elapsedMs: number },
-  ): Promise<number> {
-    const vehicleId = req.vehicleId.slice(0, 64);
-    const ecu = String(req.ecu).slice(0, 32);
-    const logId = await this.opts.store.recordDiag({
+  ): number {
+    return this.opts.store.queueDiag({
       at,
       actor: req.actor,
-      vehicleId,
-      ecu,
+      vehicleId: req.vehicleId.slice(0, 64),
+      ecu: String(req.ecu).slice(0, 32),
       request: r.requestHex,
       response: r.response,
       outcome: r.outcome,
@@ -200,8 +221,6 @@ export class Diagnostics {
       errorCode: r.errorCode,
       elapsedMs: r.elapsedMs,
     });
-    await this.opts.store.audit({ at, actor: req.actor, action: 'diag', target: `${vehicleId}/${ecu}`, detail: { logId, id, outcome: r.outcome, ...(r.errorCode ? { code: r.errorCode } : {}) } });
-    return logId;
   }
 
   private settle(id: string): Waiting | undefined {
@@ -240,10 +259,11 @@ export class Diagnostics {
   }
 }
 
+function bad(m: string): never {
+  throw new ManagerError('MGR_BAD_INPUT', m);
+}
+
 function checkInput(req: DiagnoseRequest, timeoutMs: number): void {
-  const bad = (m: string): never => {
-    throw new ManagerError('MGR_BAD_INPUT', m);
-  };
   if (typeof req.vehicleId !== 'string' || !isTopicSafeId(req.vehicleId)) bad('vehicle id must be 1..64 characters without / # +');
   if (typeof req.ecu !== 'string' || req.ecu.length === 0 || req.ecu.length > 32) bad('ecu must be a name of 1..32 characters');
   if (!(req.request instanceof Uint8Array) || req.request.length === 0 || req.request.length > MAX_UDS_BYTES) bad(`request must be 1..${MAX_UDS_BYTES} bytes`);

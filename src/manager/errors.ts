@@ -35,6 +35,8 @@ export const MANAGER_CODES = [
   'JOB_EXPIRED',
   /** A firmware blob is missing from, or corrupt in, `<data>/manager/blobs` (a failure reason). */
   'MGR_BLOB_CORRUPT',
+  /** The diagnostic log cannot be written (commits failing): no request is sent that could not be logged. */
+  'MGR_LOG_UNAVAILABLE',
 ] as const;
 export type ManagerCode = (typeof MANAGER_CODES)[number];
 

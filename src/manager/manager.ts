@@ -106,7 +106,9 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
   const pkiDir = opts.pki?.dir ?? paths.pkiDir;
   const identity = await loadIdentity(pkiDir, opts.pki?.name ?? 'manager');
   const token = await ensureApiToken(paths.apiToken);
-  const store = await openSqliteStore(paths.database);
+  const store = await openSqliteStore(paths.database, {
+    onDiagLogError: (e, rows) => log('error', 'diag.log_failed', { rows, ...errorFields(e) }),
+  });
   const started = Date.now();
   const counters = newCounters();
   const refusals = new Refusals(counters, log);
@@ -176,11 +178,12 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
   };
   const stats = async (): Promise<ManagerStats> => {
     const all = await store.listVehicles();
-    const connected = sessions.established().filter((id) => all.some((v) => v.id === id && v.online)).length;
+    const online = new Set(all.filter((v) => v.online).map((v) => v.id));
+    const connected = sessions.established().filter((id) => online.has(id)).length;
     return {
       ...structuredClone(counters),
       diag: { ...counters.diag, inFlight: diagnostics.inFlight },
-      vehicles: { known: all.length, online: all.filter((v) => v.online).length, connected },
+      vehicles: { known: all.length, online: online.size, connected },
       jobs: engine.stats(),
       uptimeS: Math.round((Date.now() - started) / 1000),
     };

@@ -101,7 +101,7 @@ export class VehicleSessions {
       return;
     }
     l.queued++;
-    const bytes = Uint8Array.from(payload);
+    const bytes = new Uint8Array(payload); // our own copy (as before; the typed-array copy, not an iterator)
     l.queue = l.queue
       .then(() => {
         if (this.closed) return;

@@ -9,10 +9,10 @@ import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely';
 import type { Database } from './schema.js';
-import { Store } from './store.js';
+import { Store, type StoreOptions } from './store.js';
 
 /** Open (creating if needed) the SQLite database at `file`, migrate it, and return the store. */
-export async function openSqliteStore(file: string): Promise<Store> {
+export async function openSqliteStore(file: string, options: StoreOptions = {}): Promise<Store> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const sqlite = new BetterSqlite3(file);
   try {
@@ -25,7 +25,7 @@ export async function openSqliteStore(file: string): Promise<Store> {
     sqlite.close();
     throw e;
   }
-  const store = new Store(new Kysely<Database>({ dialect: new SqliteDialect({ database: withCheckpoints(withStatementCache(sqlite), sqlite, file) }) }), 'sqlite');
+  const store = new Store(new Kysely<Database>({ dialect: new SqliteDialect({ database: withCheckpoints(withStatementCache(sqlite), sqlite, file) }) }), 'sqlite', options);
   try {
     await store.migrate();
   } catch (e) {
@@ -40,7 +40,7 @@ const STATEMENT_CACHE_SIZE = 256;
 
 /**
  * Kysely's SQLite driver prepares every query anew; preparing costs more than running our small
- * queries (a diagnostic request makes four). Reuse a prepared statement per SQL text, unless it is busy
+ * queries. Reuse a prepared statement per SQL text, unless it is busy
  * (an unfinished `iterate()`), which gets a fresh one. SQLite re-prepares a statement by itself when
  * the schema changes under it.
  */
@@ -62,8 +62,8 @@ function withStatementCache(db: BetterSqlite3.Database): SqliteDatabase {
 }
 
 /**
- * SQLite checkpoints by itself inside the commit that grows the WAL past 1000 pages: with two inserts
- * per diagnostic request that is every few hundred requests, each stalling the event loop for the
+ * SQLite checkpoints by itself inside the commit that grows the WAL past 1000 pages: with a diag_log
+ * row per diagnostic request that is every few hundred requests, each stalling the event loop for the
  * fsyncs (milliseconds: the p99 of a diagnostic round trip). Checkpoint PASSIVE once a second instead
  * (a no-op when the WAL holds nothing new), and leave SQLite's own checkpoint as a size backstop.
  */

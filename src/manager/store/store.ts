@@ -2,10 +2,16 @@
  * The manager's store: the fleet registry (vehicles, their ECUs), the diagnostic log and the audit log.
  * One query layer over Kysely: every query here is portable SQL (ON CONFLICT upserts, RETURNING), so a
  * PostgreSQL dialect plugs in without touching it (open one with `createStore(db, 'postgres')`).
+ *
+ * After migrate() the registry is also held in memory, loaded from the database and refreshed from it
+ * (in the writing transaction) by every registry write, so reads (a diagnostic request's vehicle and ECU
+ * check) cost no query; the database stays the source of truth. diag_log rows may be queued and committed
+ * in batches (diag-log.ts). Both assume one manager per database.
  */
-import { Migrator, type Kysely } from 'kysely';
+import { Migrator, type Kysely, type Transaction } from 'kysely';
 import type { AnnounceMessage } from '../../protocol/ota/messages.js';
 import { ManagerError } from '../errors.js';
+import { DiagLogWriter } from './diag-log.js';
 import { migrationProvider, type DialectKind } from './migrations.js';
 import type { Database, DiagLogRow, DiagOutcome, EcuRow, VehicleRow } from './schema.js';
 
@@ -64,45 +70,75 @@ export interface AuditEntry {
 
 export const MAX_LIST_LIMIT = 1000;
 
+export interface StoreOptions {
+  /** A batched diag_log commit failed (`rows` stay queued and are retried; at close they are lost). */
+  onDiagLogError?: (e: unknown, rows: number) => void;
+}
+
 /** The registry, diagnostic log and audit log over one Kysely database. */
 export class Store {
+  /** The registry in memory, by vehicle id (from migrate() on; before, reads query the database). */
+  private fleet: Map<string, VehicleRecord> | undefined;
+  private readonly diagLog: DiagLogWriter;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly kind: DialectKind,
-  ) {}
+    options: StoreOptions = {},
+  ) {
+    this.diagLog = new DiagLogWriter(db, (e, rows) => options.onDiagLogError?.(e, rows));
+  }
 
-  /** Apply every pending migration (MGR_CONFIG if one fails). */
+  /** Apply every pending migration (MGR_CONFIG if one fails), then load the registry and diag_log ids. */
   async migrate(): Promise<string[]> {
     const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.kind) });
     const { error, results } = await migrator.migrateToLatest();
     if (error !== undefined) throw new ManagerError('MGR_CONFIG', 'database migration failed', { cause: error });
+    await this.diagLog.load();
+    this.fleet = new Map((await this.queryVehicles()).map((v) => [v.id, v]));
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
+
+  /**
+   * Run one registry write and, in the same transaction, re-read the vehicle into the in-memory
+   * registry: what memory holds is always what the database committed.
+   */
+  private async writeVehicle(id: string, write: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
+    const fresh = await this.db.transaction().execute(async (trx) => {
+      await write(trx);
+      return this.fleet === undefined ? undefined : readVehicle(trx, id);
+    });
+    if (fresh !== undefined) this.fleet?.set(id, fresh);
   }
 
   /** Record the vehicle's presence from its retained status message. */
   async setPresence(id: string, online: boolean, at: string): Promise<void> {
     const flag = online ? 1 : 0;
-    await this.db
-      .insertInto('vehicles')
-      .values({ id, first_seen: at, last_seen: at, online: flag, status_at: at })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen: at, online: flag, status_at: at }))
-      .execute();
+    await this.writeVehicle(id, async (trx) => {
+      await trx
+        .insertInto('vehicles')
+        .values({ id, first_seen: at, last_seen: at, online: flag, status_at: at })
+        .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen: at, online: flag, status_at: at }))
+        .execute();
+    });
   }
 
   /** Record the suite of a newly established secure channel. */
   async setChannel(id: string, suite: string, at: string): Promise<void> {
-    await this.db
-      .insertInto('vehicles')
-      .values({ id, first_seen: at, last_seen: at, online: 0, channel_suite: suite })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen: at, channel_suite: suite }))
-      .execute();
+    await this.writeVehicle(id, async (trx) => {
+      await trx
+        .insertInto('vehicles')
+        .values({ id, first_seen: at, last_seen: at, online: 0, channel_suite: suite })
+        .onConflict((oc) => oc.column('id').doUpdateSet({ last_seen: at, channel_suite: suite }))
+        .execute();
+    });
   }
 
   /** Replace the vehicle's gateway facts and ECU inventory with what `announce` says, atomically. */
   async applyAnnounce(id: string, announce: AnnounceMessage, at: string): Promise<void> {
     const suites = JSON.stringify(announce.gateway.suites);
     const version = announce.gateway.version;
-    await this.db.transaction().execute(async (trx) => {
+    await this.writeVehicle(id, async (trx) => {
       await trx
         .insertInto('vehicles')
         .values({ id, first_seen: at, last_seen: at, online: 0, gateway_version: version, suites })
@@ -132,15 +168,25 @@ export class Store {
     });
   }
 
+  /** One vehicle with its ECUs (a copy: the caller may keep or change it). */
   async getVehicle(id: string): Promise<VehicleRecord | undefined> {
-    const row = await this.db.selectFrom('vehicles').selectAll().where('id', '=', id).executeTakeFirst();
-    if (row === undefined) return undefined;
-    const ecus = await this.db.selectFrom('ecus').selectAll().where('vehicle_id', '=', id).orderBy('name').execute();
-    return toVehicle(row, ecus);
+    if (this.fleet === undefined) return readVehicle(this.db, id);
+    const v = this.fleet.get(id);
+    return v && copyVehicle(v);
+  }
+
+  /** The in-memory registry's record of `id`, not copied (do not change it); undefined before migrate(). */
+  peekVehicle(id: string): Readonly<VehicleRecord> | undefined {
+    return this.fleet?.get(id);
   }
 
   /** Every vehicle, ordered by id, with its ECUs. */
   async listVehicles(): Promise<VehicleRecord[]> {
+    if (this.fleet === undefined) return this.queryVehicles();
+    return [...this.fleet.values()].sort((a, b) => compareCodePoints(a.id, b.id)).map(copyVehicle);
+  }
+
+  private async queryVehicles(): Promise<VehicleRecord[]> {
     const rows = await this.db.selectFrom('vehicles').selectAll().orderBy('id').execute();
     const ecus = await this.db.selectFrom('ecus').selectAll().orderBy('vehicle_id').orderBy('name').execute();
     const byVehicle = new Map<string, EcuRow[]>();
@@ -148,29 +194,32 @@ export class Store {
     return rows.map((r) => toVehicle(r, byVehicle.get(r.id) ?? []));
   }
 
-  /** Append one diagnostic request to the log; returns its id. */
-  async recordDiag(e: NewDiagEntry): Promise<number> {
-    const row = await this.db
-      .insertInto('diag_log')
-      .values({
-        at: e.at,
-        actor: e.actor,
-        vehicle_id: e.vehicleId,
-        ecu: e.ecu,
-        request: e.request,
-        response: e.response,
-        outcome: e.outcome,
-        nrc: e.nrc,
-        error_code: e.errorCode,
-        elapsed_ms: e.elapsedMs,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return Number(row.id);
+  /** Append one diagnostic request to the log now (after the rows queued before it); returns its id. */
+  recordDiag(e: NewDiagEntry): Promise<number> {
+    return this.diagLog.insert(e);
   }
 
-  /** The newest diagnostic log entries first, optionally of one vehicle. */
+  /**
+   * Accept one diagnostic request for the log and return its id at once; the row is committed with
+   * others within DIAG_FLUSH_MS (diag-log.ts). listDiag() and close() flush first.
+   */
+  queueDiag(e: NewDiagEntry): number {
+    return this.diagLog.queue(e);
+  }
+
+  /** Commit the queued diag_log rows now. */
+  flushDiag(): Promise<void> {
+    return this.diagLog.flush();
+  }
+
+  /** diag_log rows accepted and not yet committed (more than a few means commits are failing). */
+  get diagBacklog(): number {
+    return this.diagLog.backlog;
+  }
+
+  /** The newest diagnostic log entries first, optionally of one vehicle (queued rows included). */
   async listDiag(opts: { vehicleId?: string; limit?: number } = {}): Promise<DiagLogEntry[]> {
+    await this.diagLog.flush();
     let q = this.db.selectFrom('diag_log').selectAll();
     if (opts.vehicleId !== undefined) q = q.where('vehicle_id', '=', opts.vehicleId);
     const rows = await q.orderBy('id', 'desc').limit(clampLimit(opts.limit)).execute();
@@ -191,9 +240,35 @@ export class Store {
     return rows.map((r) => ({ id: Number(r.id), at: r.at, actor: r.actor, action: r.action, target: r.target, detail: parseObject(r.detail) }));
   }
 
+  /** Commit the queued diag_log rows, then close the database. */
   async close(): Promise<void> {
+    await this.diagLog.close();
     await this.db.destroy();
   }
+}
+
+async function readVehicle(db: Kysely<Database>, id: string): Promise<VehicleRecord | undefined> {
+  const row = await db.selectFrom('vehicles').selectAll().where('id', '=', id).executeTakeFirst();
+  if (row === undefined) return undefined;
+  const ecus = await db.selectFrom('ecus').selectAll().where('vehicle_id', '=', id).orderBy('name').execute();
+  return toVehicle(row, ecus);
+}
+
+function copyVehicle(v: VehicleRecord): VehicleRecord {
+  return { ...v, suites: [...v.suites], ecus: v.ecus.map((e) => ({ ...e })) };
+}
+
+/** Code point order: the order of SQLite's BINARY collation (UTF-8 bytes) for well-formed strings. */
+function compareCodePoints(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i) as number;
+    const y = b.codePointAt(i) as number;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
 }
 
 function clampLimit(limit: number | undefined): number {

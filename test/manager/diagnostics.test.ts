@@ -1,0 +1,102 @@
+/**
+ * The diagnostics service on its own (fake store and sessions): the vehicle check reads the in-memory
+ * registry, each request queues exactly one diag_log row and no audit row, and a request that could not
+ * be logged is refused before anything is sent.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Diagnostics, MAX_DIAG_LOG_BACKLOG } from '../../src/manager/diagnostics.js';
+import { silentLog } from '../../src/manager/log.js';
+import type { VehicleSessions } from '../../src/manager/sessions.js';
+import { newCounters } from '../../src/manager/stats.js';
+import type { NewDiagEntry, Store, VehicleRecord } from '../../src/manager/store/index.js';
+import type { ControlMessage, DiagRequestMessage } from '../../src/protocol/ota/messages.js';
+
+const V = 'VIN-DIAG-1';
+const vehicle: VehicleRecord = {
+  id: V,
+  firstSeen: 'x',
+  lastSeen: 'x',
+  online: true,
+  statusAt: null,
+  gatewayVersion: null,
+  suites: [],
+  channelSuite: 'aes-256-gcm',
+  ecus: [{ name: 'engine', link: 'can', address: '0x7E0', appVersion: '1', bootVersion: '1', mode: 'application', serial: null, hardwareId: null, updatedAt: 'x' }],
+};
+
+function setup(backlog = 0): { diagnostics: Diagnostics; sent: DiagRequestMessage[]; rows: NewDiagEntry[]; reads: { peek: number; get: number } } {
+  const rows: NewDiagEntry[] = [];
+  const sent: DiagRequestMessage[] = [];
+  const reads = { peek: 0, get: 0 };
+  const store = {
+    peekVehicle: (id: string) => {
+      reads.peek++;
+      return id === V ? vehicle : undefined;
+    },
+    getVehicle: (id: string) => {
+      reads.get++;
+      return Promise.resolve(id === V ? vehicle : undefined);
+    },
+    queueDiag: (e: NewDiagEntry) => rows.push(e),
+    get diagBacklog() {
+      return backlog;
+    },
+    recordDiag: () => assert.fail('diagnostics must queue its rows, not write them on the round trip'),
+    audit: () => assert.fail('a diagnostic request is not an audit event'),
+  } as unknown as Store;
+  const sessions = {
+    state: () => 'established',
+    sendControl: (_v: string, msg: ControlMessage) => {
+      if (msg.type === 'diag.request') sent.push(msg);
+      return Promise.resolve();
+    },
+  } as unknown as VehicleSessions;
+  const diagnostics = new Diagnostics({ store, sessions, brokerConnected: () => true, counters: newCounters(), log: silentLog });
+  return { diagnostics, sent, rows, reads };
+}
+
+const request = Uint8Array.of(0x22, 0xf1, 0x90);
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('Diagnostics', () => {
+  it('answers from the registry in memory and queues one diag_log row whose id is the logId', async () => {
+    const { diagnostics, sent, rows, reads } = setup();
+    const pending = diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test:bob', timeoutMs: 2000 });
+    await tick();
+    const [msg] = sent;
+    assert.ok(msg);
+    assert.ok(diagnostics.onResponse(V, { type: 'diag.response', id: msg.id, ecu: 'engine', response: '62F19031', pending: 0, elapsedMs: 2 }));
+    const r = await pending;
+    assert.deepEqual([r.positive, r.response, r.logId], [true, '62F19031', 1]);
+    assert.deepEqual(reads, { peek: 1, get: 0 });
+    assert.deepEqual(
+      rows.map((e) => [e.actor, e.vehicleId, e.ecu, e.request, e.response, e.outcome, e.errorCode]),
+      [['test:bob', V, 'engine', '22F190', '62F19031', 'positive', null]],
+    );
+  });
+
+  it('logs a refusal too (VEHICLE_UNKNOWN: no such vehicle in the registry)', async () => {
+    const { diagnostics, sent, rows } = setup();
+    await assert.rejects(diagnostics.diagnose({ vehicleId: 'NOPE', ecu: 'engine', request, actor: 'test' }), { code: 'VEHICLE_UNKNOWN' });
+    assert.equal(sent.length, 0);
+    assert.deepEqual(rows.map((e) => [e.vehicleId, e.outcome, e.errorCode]), [['NOPE', 'error', 'VEHICLE_UNKNOWN']]);
+  });
+
+  it('refuses with MGR_LOG_UNAVAILABLE, sending nothing, while the diag_log backlog is full', async () => {
+    const { diagnostics, sent, rows } = setup(MAX_DIAG_LOG_BACKLOG);
+    await assert.rejects(diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test' }), { code: 'MGR_LOG_UNAVAILABLE' });
+    assert.deepEqual([sent.length, rows.length], [0, 0]);
+  });
+
+  it('gives every request its own 24-hex-digit id', async () => {
+    const { diagnostics, sent } = setup();
+    const all = Array.from({ length: 50 }, () => diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test', timeoutMs: 2000 }));
+    await tick();
+    assert.equal(sent.length, 50);
+    assert.equal(new Set(sent.map((m) => m.id)).size, 50);
+    for (const m of sent) assert.match(m.id, /^[0-9a-f]{24}$/);
+    for (const m of sent) diagnostics.onResponse(V, { type: 'diag.response', id: m.id, ecu: 'engine', response: '62F19031' });
+    await Promise.all(all);
+  });
+});
