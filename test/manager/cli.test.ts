@@ -1,18 +1,13 @@
 /** `ota manager` as a real process: starts, serves, finds the broker, stops cleanly on SIGTERM. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Broker } from '../../src/broker/index.js';
 import { parseBrokerUrl, parsePort } from '../../src/cli/manager.js';
 import { makeDataDir, startTestBroker, waitFor, type TestData } from './fixtures.js';
+import { spawnOta } from '../helpers/ota-cli.js';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-// From source (tsx) the runner is .ts; from the compiled test tree it is .js.
-const runner = join(here, existsSync(join(here, 'cli-main.js')) ? 'cli-main.js' : 'cli-main.ts');
 
 describe('ota manager', () => {
   let data: TestData;
@@ -27,9 +22,7 @@ describe('ota manager', () => {
   });
 
   it('runs standalone: writes manager.json, serves /health connected to the broker, removes it on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', runner, 'manager', '--data', data.dataDir, '--broker', broker.url, '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnOta(['manager', '--data', data.dataDir, '--broker', broker.url, '--port', '0']);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -63,7 +56,7 @@ describe('ota manager', () => {
   it('fails with MGR_CONFIG when the data directory has no manager certificate', async () => {
     const empty = await makeDataDir();
     await empty.cleanup();
-    const child = spawn(process.execPath, ['--import', 'tsx', runner, 'manager', '--data', empty.dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnOta(['manager', '--data', empty.dataDir, '--port', '0']);
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));

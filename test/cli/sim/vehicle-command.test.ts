@@ -1,14 +1,13 @@
 // `ota vehicle`: in process (runVehicle with an abort signal) and as a real process stopped by SIGTERM.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { brokerUrlOf, runVehicle } from '../../../src/cli/vehicle.js';
 import { isOtaError } from '../../../src/protocol/errors.js';
 import type { AnnounceMessage, ControlMessage } from '../../../src/protocol/ota/messages.js';
 import { ScriptedManager, until } from '../../gateway/harness.js';
 import { simFixture, type SimFixture } from './fixture.js';
+import { spawnOta } from '../../helpers/ota-cli.js';
 
 const V = 'CMD-V1';
 const isAnnounce = (m: ControlMessage): m is AnnounceMessage => m.type === 'announce';
@@ -61,9 +60,7 @@ describe('ota vehicle', () => {
   });
 
   it('runs as its own process and exits 0 on SIGTERM, leaving offline behind', async () => {
-    const entry = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './vehicle-main.ts' : './vehicle-main.js', import.meta.url));
-    const args = [...(entry.endsWith('.ts') ? ['--import', 'tsx'] : []), entry, 'vehicle', '--id', V, '--pki', fx.pki, '--broker', fx.broker.url, '--data', fx.dir];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnOta(['vehicle', '--id', V, '--pki', fx.pki, '--broker', fx.broker.url, '--data', fx.dir]);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,25 +1,17 @@
 // `ota ecu` as a real child process on an ephemeral loopback port: it prints its address, answers a DoIP
 // routing activation and UDS requests from the gateway's DoIP client, never logs keys or the secret, and
 // exits 0 on SIGTERM. The fleet CA is generated at test time into a temp directory.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectDoipLink } from '../../../src/gateway/links/doip-client.js';
 import { createCa } from '../../../src/security/pki/index.js';
 import { tempDir } from '../helpers.js';
+import { spawnOta } from '../../helpers/ota-cli.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const SECRET = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
-
-/** The fixture command: the compiled .js next to a compiled test, else the .ts source through tsx. */
-function fixtureCommand(args: string[]): { cmd: string; args: string[]; cwd: string } {
-  const compiled = join(here, 'fixtures', 'ecu-cli.js');
-  if (import.meta.url.endsWith('.js') && existsSync(compiled)) return { cmd: process.execPath, args: [compiled, ...args], cwd: here };
-  return { cmd: process.execPath, args: ['--import', 'tsx', join(here, 'fixtures', 'ecu-cli.ts'), ...args], cwd: join(here, '..', '..', '..') };
-}
 
 interface Running {
   child: ChildProcessWithoutNullStreams;
@@ -31,8 +23,7 @@ interface Running {
 }
 
 function run(args: string[]): Running {
-  const { cmd, args: argv, cwd } = fixtureCommand(args);
-  const child = spawn(cmd, argv, { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawnOta(args);
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
