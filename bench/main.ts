@@ -11,6 +11,7 @@ const sections: Array<[string, () => Promise<BenchSection>]> = [
   ['flash', () => import('./flash.js').then((m) => m.section)],
   ['channel', () => import('./channel.js').then((m) => m.section)],
   ['diag', () => import('./diag.js').then((m) => m.section)],
+  ['update', () => import('./update.js').then((m) => m.section)],
 ];
 
 async function main(): Promise<void> {

@@ -1,6 +1,8 @@
 /**
  * `ota firmware sign|verify`: the release engineer signs an image with the offline release key; anyone
  * holding the fleet CA checks an image against its signed manifest (ARCHITECTURE.md §2.3).
+ * `ota firmware add|list|show` talk to the manager's firmware repository (src/manager/README.md);
+ * `ota firmware sample` writes a small signed demo application (src/cli/update/sample.ts).
  */
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -13,6 +15,7 @@ import { signManifest, type Manifest } from '../security/firmware/manifest.js';
 import { verifyUpdate } from '../security/firmware/verify.js';
 import { trustStoreFromPem } from '../security/pki/verify.js';
 import { processIo, type CliIo } from './pki.js';
+import { registerRepositoryCommands } from './update/firmware-commands.js';
 
 /** Erased STM32 flash reads 0xFF: gaps between an image's records are signed as 0xFF. */
 const GAP_FILL = 0xff;
@@ -98,4 +101,6 @@ export function registerFirmware(program: Command, io: CliIo = processIo): void 
       }
       io.out(`OK ${describe(ok.manifest)}\nsigned by release key '${ok.releaseSigner.cn}' (serial ${ok.releaseSigner.serial}); manifest digest ${digest}\n`);
     });
+
+  registerRepositoryCommands(fw, io);
 }

@@ -16,6 +16,8 @@ import { registerDiag } from './diag.js';
 import { registerShell } from './shell.js';
 import { registerVehicle } from './vehicle.js';
 import { registerBroker } from './broker.js';
+import { registerFlash } from './flash.js';
+import { registerJobs } from './jobs.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -36,6 +38,8 @@ export function buildProgram(): Command {
   registerShell(program);
   registerVehicle(program);
   registerBroker(program);
+  registerFlash(program);
+  registerJobs(program);
   return program;
 }
 

@@ -4,6 +4,7 @@
  * `<data>/manager.json`. The lead wires registerManager into main.ts.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { MAX_CHUNK_SIZE } from '../protocol/ota/update-messages.js';
 import { createManager, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
 
 /** A TCP port 0..65535 (0: any free port). */
@@ -30,6 +31,13 @@ interface ManagerCliOptions {
   host: string;
   port: number;
   verbose?: boolean;
+  chunkSize?: number;
+}
+
+/** A fixed update chunk size, 64 B … 60 KiB (MAX_CHUNK_SIZE). */
+export function parseChunkSize(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 64 || Number(value) > MAX_CHUNK_SIZE) throw new InvalidArgumentError(`expected a chunk size of 64-${MAX_CHUNK_SIZE} bytes`);
+  return Number(value);
 }
 
 export function registerManager(program: Command): void {
@@ -41,6 +49,7 @@ export function registerManager(program: Command): void {
     .option('--host <addr>', 'HTTP API listen address', DEFAULT_API_HOST)
     .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, DEFAULT_API_PORT)
     .option('--verbose', 'log debug events too')
+    .option('--chunk-size <bytes>', 'fixed firmware chunk size for new jobs (default: by image size, 512 B for 56 KiB; a tuning / test knob)', parseChunkSize)
     .action(async (opts: ManagerCliOptions) => {
       const dataDir = resolveDataDir(opts.data);
       const manager = await createManager({
@@ -48,6 +57,7 @@ export function registerManager(program: Command): void {
         brokerUrl: opts.broker,
         http: { host: opts.host, port: opts.port },
         log: stderrLog(opts.verbose ? 'debug' : 'info'),
+        ...(opts.chunkSize === undefined ? {} : { jobs: { chunkSize: opts.chunkSize } }),
       });
       process.stdout.write(
         `manager: API ${manager.apiUrl}/api/v1 (token in ${manager.paths.apiToken}), broker ${manager.brokerUrl}, data ${dataDir}\n`,

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { OtaError } from '../protocol/errors.js';
 import type { GatewayLog } from '../gateway/index.js';
 import { processIo, type CliIo } from './pki.js';
@@ -21,6 +21,16 @@ export interface VehicleCommandOptions {
   data?: string;
   ecu?: string[];
   verbose?: boolean;
+  /** Physical timing model: CAN 500 kbit/s and datasheet flash timing (a flash takes seconds, as on the part). */
+  physicalTiming?: boolean;
+  /** Update download window (chunks the manager may keep unacknowledged; a tuning / test knob). */
+  updateWindow?: number;
+}
+
+/** An update window 1..1024. */
+export function parseWindow(value: string): number {
+  if (!/^\d{1,4}$/.test(value) || Number(value) < 1 || Number(value) > 1024) throw new InvalidArgumentError('expected a window of 1-1024 chunks');
+  return Number(value);
 }
 
 /** connected-system.md §Data directory: `--data`, else `$OTA_HOME`, else `./.ota`. */
@@ -57,7 +67,16 @@ export async function runVehicle(opts: VehicleCommandOptions, io: CliIo, signal:
     },
     warn: (m) => err.out(`warning: ${m}\n`),
   };
-  const vehicle = await startSimulatedVehicle({ vehicleId: opts.id, pkiDir, brokerUrl, dataDir, ...(opts.ecu === undefined ? {} : { ecus: opts.ecu }), log });
+  const vehicle = await startSimulatedVehicle({
+    vehicleId: opts.id,
+    pkiDir,
+    brokerUrl,
+    dataDir,
+    ...(opts.ecu === undefined ? {} : { ecus: opts.ecu }),
+    log,
+    physicalTiming: opts.physicalTiming === true,
+    ...(opts.updateWindow === undefined ? {} : { gateway: { update: { window: opts.updateWindow } } }),
+  });
   const g = vehicle.gateway;
   const ecus = vehicle.specs.map((s) => (s.link === 'can' ? `${s.name} can 0x${s.requestId.toString(16).toUpperCase()}` : `${s.name} doip ${s.host}:${s.port}`)).join(', ');
   let onlineOnce = false;
@@ -87,6 +106,8 @@ export function registerVehicle(program: Command, io: CliIo = processIo): void {
     .option('--data <dir>', 'data directory; ECU state in <data>/vehicles/<id>/ecus/<name>/ (default $OTA_HOME, else ./.ota)')
     .option('--ecu <name=where>', 'an ECU: engine=can, aux=can://0x7E2/0x7EA, engine=doip://127.0.0.1:13400[/0x0010] (repeatable; default engine=can body=can)', collect)
     .option('--verbose', 'log connection and session details to stderr')
+    .option('--physical-timing', 'physical timing model: CAN 500 kbit/s with bit stuffing, datasheet flash erase/program times')
+    .option('--update-window <chunks>', 'firmware download window the gateway grants (default 32; a tuning / test knob)', parseWindow)
     .action(async (opts: VehicleCommandOptions) => {
       if (opts.id.length === 0) throw new OtaError('SIM_CONFIG', '--id must not be empty');
       const stop = new AbortController();

@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../../protocol/clock.js';
 import type { VirtualCanBus } from '../../protocol/can/index.js';
+import { DEFAULT_FLASH_TIMING } from '../../ecu/flash-timing.js';
 import { openNvm } from '../../ecu/nvm.js';
 import { bindCanNode } from '../../ecu/links/can-node.js';
 import { createVirtualEcu, type VirtualEcu } from '../../ecu/server/index.js';
@@ -23,6 +24,8 @@ export interface EcuNodeOptions {
   trust: TrustStore;
   clock: Clock;
   factoryApplication: boolean;
+  /** Physical flash timing (page erase 22 ms, half-word 52.5 µs; src/ecu/flash-timing.ts); default off. */
+  flashTiming?: boolean;
   log?: GatewayLog;
 }
 
@@ -43,6 +46,7 @@ export function simulatedVin(vehicleId: string): string {
 export function createEcuNode(o: EcuNodeOptions): EcuNode {
   const nvm = openNvm(o.stateDir, {
     clock: o.clock,
+    timing: o.flashTiming === true ? DEFAULT_FLASH_TIMING : null,
     identity: { vin: simulatedVin(o.vehicleId), serialNumber: `${o.vehicleId}-${o.spec.name}`.slice(0, 32) },
   });
   let ecu: VirtualEcu;

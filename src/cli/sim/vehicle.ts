@@ -9,13 +9,14 @@
  * application (factory.ts) unless `factoryApplication: false`. The gateway keeps its update store in
  * `<dataDir>/vehicles/<V>/gateway/` (update jobs, images, last-good images) and knows each virtual
  * ECU's SecurityAccess secret (the simulator default, `defaultEcuSecret(serial)`), so it can flash them.
+ * Its update store group-commits downloaded chunks (`update.groupCommit`; override through `gateway.update`).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEcuNode } from './ecu-node.js';
 import { defaultEcuSpecs, ecuAddress, parseEcuSpec, type SimEcuSpec } from './ecu-spec.js';
 import { OtaError } from '../../protocol/errors.js';
-import { VirtualCanBus } from '../../protocol/can/index.js';
+import { DEFAULT_CAN_BIT_RATE, VirtualCanBus } from '../../protocol/can/index.js';
 import { systemClock, type Clock } from '../../protocol/clock.js';
 import type { VirtualEcu } from '../../ecu/server/index.js';
 import { createGateway, createLazyLink, type Gateway, type GatewayEcu, type GatewayLog, type GatewayOptions } from '../../gateway/index.js';
@@ -46,6 +47,11 @@ export interface SimulatedVehicleOptions {
   secrets?: Readonly<Record<string, Uint8Array>>;
   /** Program a demo application into new virtual ECUs (default true). */
   factoryApplication?: boolean;
+  /**
+   * The physical timing model (ARCHITECTURE §3): classic CAN 500 kbit/s with exact bit stuffing on the
+   * virtual bus, and datasheet flash timing in the virtual ECUs. Default off (instant), as in unit tests.
+   */
+  physicalTiming?: boolean;
   log?: GatewayLog;
   clock?: Clock;
   /** Further gateway settings (timers, UDS timing, reconnect backoff). */
@@ -143,7 +149,8 @@ export async function startSimulatedVehicle(options: SimulatedVehicleOptions): P
   if (new Set(specs.map((s) => s.name)).size !== specs.length) throw new OtaError('SIM_ECU_SPEC', 'ECU names must be distinct');
   const clock = options.clock ?? systemClock;
   const trust = await trustStoreFromPem(credentials.caPem, credentials.crlPem);
-  const bus = specs.some((s) => s.link === 'can') ? new VirtualCanBus({ clock }) : undefined;
+  const busTiming = options.physicalTiming === true ? { bitRate: DEFAULT_CAN_BIT_RATE, stuffing: 'exact' as const } : false;
+  const bus = specs.some((s) => s.link === 'can') ? new VirtualCanBus({ clock, timing: busTiming }) : undefined;
   const nodes: Array<ReturnType<typeof createEcuNode>> = [];
   const gatewayEcus: GatewayEcu[] = [];
   const entities = new Map<string, DoipEntity>();
@@ -152,7 +159,7 @@ export async function startSimulatedVehicle(options: SimulatedVehicleOptions): P
     for (const spec of specs) {
       if (spec.link === 'can' && bus !== undefined) {
         const stateDir = join(options.dataDir, 'vehicles', vehicleId, 'ecus', spec.name);
-        const node = createEcuNode({ bus, spec, stateDir, vehicleId, trust, clock, factoryApplication: options.factoryApplication ?? true, ...(options.log === undefined ? {} : { log: options.log }) });
+        const node = createEcuNode({ bus, spec, stateDir, vehicleId, trust, clock, factoryApplication: options.factoryApplication ?? true, flashTiming: options.physicalTiming === true, ...(options.log === undefined ? {} : { log: options.log }) });
         nodes.push(node);
         const uds = createIsoTpLink(bus.attach(`gateway:${spec.name}`), { requestId: spec.requestId, responseId: spec.responseId, clock });
         gatewayEcus.push({ name: spec.name, link: 'can', address: ecuAddress(spec), uds, secret: node.secret });
@@ -173,6 +180,8 @@ export async function startSimulatedVehicle(options: SimulatedVehicleOptions): P
   const gateway = createGateway({
     dataDir: join(options.dataDir, 'vehicles', vehicleId, 'gateway'),
     ...options.gateway,
+    // Group commit of downloaded chunks (src/gateway/README.md): one sync per acknowledgement, not per chunk.
+    update: { groupCommit: true, ...options.gateway?.update },
     vehicleId,
     ...credentials,
     brokerUrl: options.brokerUrl,

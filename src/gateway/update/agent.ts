@@ -51,6 +51,11 @@ export interface UpdateAgentOptions {
   flashAttempts?: number;
   /** fsync chunk data before its bitmap bit, and job files on replace. Default true. */
   durable?: boolean;
+  /**
+   * Group commit of downloaded chunks: one fdatasync of the image (then the bitmap) per acknowledgement
+   * instead of one per chunk — the same power-loss rule, far fewer syncs. Default false.
+   */
+  groupCommit?: boolean;
   rebootTimeoutMs?: number;
 }
 
@@ -103,7 +108,12 @@ export class UpdateAgent {
   start(trust: TrustStore): void {
     this.trust = trust;
     if (this.opts.dataDir === undefined) return;
-    this.store = new UpdateStore(this.opts.dataDir, this.opts.durable ?? true, (dir, e) => this.host.log.warn(`${this.host.vehicleId}: update job ${dir} unreadable (${codeOf(e)}); ignored`));
+    this.store = new UpdateStore(
+      this.opts.dataDir,
+      this.opts.durable ?? true,
+      (dir, e) => this.host.log.warn(`${this.host.vehicleId}: update job ${dir} unreadable (${codeOf(e)}); ignored`),
+      this.opts.groupCommit ?? false,
+    );
     this.store.prune(new Date(this.host.now().getTime() - 24 * 3_600_000));
     for (const job of this.store.jobs()) {
       if (job.phase === 'verifying' || job.phase === 'flashing') {

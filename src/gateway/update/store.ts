@@ -11,6 +11,11 @@
  * then is its bit written into the bitmap file: a power loss can lose a bit whose chunk is on disk (the
  * chunk is fetched again), never set a bit whose chunk is not. The bitmap file is synced when the agent
  * acknowledges. `job.json` and the last-good files are replaced atomically (temp + fsync + rename).
+ *
+ * Group commit (option `groupCommit`): the same rule with two syncs per acknowledgement instead of one per
+ * chunk — a chunk's bit is set in memory at once (duplicates are recognised) and written to the bitmap
+ * file in `sync()` (before each acknowledgement) or `close()`, after one fdatasync of image.bin. A power
+ * loss then costs at most the chunks received since the last acknowledgement.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -108,12 +113,15 @@ export class ChunkFile {
   private bitmapFd: number;
   private count = 0;
   private closed = false;
+  /** Group commit: bitmap bytes whose new bits are not in the file yet (written by sync()). */
+  private readonly unsaved = new Set<number>();
 
   private constructor(
     readonly dir: string,
     readonly geometry: Geometry,
     private readonly durable: boolean,
     bitmap: Uint8Array,
+    private readonly groupCommit: boolean,
   ) {
     this.bitmap = bitmap;
     for (let i = 0; i < geometry.chunks; i++) if (this.has(i)) this.count++;
@@ -122,7 +130,7 @@ export class ChunkFile {
   }
 
   /** Creates `image.bin` (preallocated to `length`) and an empty bitmap in `dir`, or opens what is there. */
-  static open(dir: string, geometry: Geometry, durable: boolean): ChunkFile {
+  static open(dir: string, geometry: Geometry, durable: boolean, groupCommit = false): ChunkFile {
     return io(`open the image in ${dir}`, () => {
       mkdirSync(dir, { recursive: true });
       const bytes = Math.ceil(geometry.chunks / 8);
@@ -140,7 +148,7 @@ export class ChunkFile {
       } finally {
         closeSync(fd);
       }
-      return new ChunkFile(dir, geometry, durable, bitmap);
+      return new ChunkFile(dir, geometry, durable, bitmap, groupCommit);
     });
   }
 
@@ -191,18 +199,30 @@ export class ChunkFile {
     if (this.has(index)) return 'duplicate';
     io('write a chunk', () => {
       writeSync(this.imageFd, data, 0, data.length, index * this.geometry.chunkSize);
-      if (this.durable) fdatasyncSync(this.imageFd); // the data is on disk before its bit is
       const byte = index >> 3;
       this.bitmap[byte] = (this.bitmap[byte] as number) | (1 << (index & 7));
+      if (this.groupCommit) {
+        this.unsaved.add(byte); // written by sync(), after the data is durable
+        return;
+      }
+      if (this.durable) fdatasyncSync(this.imageFd); // the data is on disk before its bit is
       writeSync(this.bitmapFd, this.bitmap, byte, 1, byte);
     });
     this.count++;
     return 'stored';
   }
 
-  /** Makes the bitmap durable (called when the agent acknowledges). */
+  /** Makes the bitmap durable (called when the agent acknowledges); with group commit, the chunk data first, then the new bits. */
   sync(): void {
-    if (this.durable && !this.closed) io('sync the bitmap', () => fdatasyncSync(this.bitmapFd));
+    if (this.closed) return;
+    io('sync the bitmap', () => {
+      if (this.unsaved.size > 0) {
+        if (this.durable) fdatasyncSync(this.imageFd); // the data is on disk before its bits are
+        for (const byte of this.unsaved) writeSync(this.bitmapFd, this.bitmap, byte, 1, byte);
+        this.unsaved.clear();
+      }
+      if (this.durable) fdatasyncSync(this.bitmapFd);
+    });
   }
 
   /** The whole image as written (call when complete). */
@@ -221,6 +241,7 @@ export class ChunkFile {
 
   close(): void {
     if (this.closed) return;
+    if (this.unsaved.size > 0) this.sync();
     this.closed = true;
     closeSync(this.imageFd);
     closeSync(this.bitmapFd);
@@ -245,6 +266,8 @@ export class UpdateStore {
     dataDir: string,
     readonly durable = true,
     skipped: (dir: string, error: unknown) => void = () => undefined,
+    /** Chunk files sync once per acknowledgement (see ChunkFile), not per chunk. */
+    readonly groupCommit = false,
   ) {
     this.root = join(dataDir, 'updates');
     io(`create ${this.root}`, () => mkdirSync(join(this.root, 'installed'), { recursive: true }));
@@ -296,7 +319,7 @@ export class UpdateStore {
 
   /** Opens (creating) the image and bitmap of a job. */
   chunkFile(jobId: string, geometry: Geometry): ChunkFile {
-    return ChunkFile.open(this.dirOf(jobId), geometry, this.durable);
+    return ChunkFile.open(this.dirOf(jobId), geometry, this.durable, this.groupCommit);
   }
 
   /** The stored image of a job (complete or not), or undefined. */
