@@ -95,7 +95,8 @@ export class BrokerLink {
     const wasReady = this.ready;
     if (wasReady) {
       this.opts.counters.broker.disconnects++;
-      this.opts.log('warn', 'broker.disconnected', { url: this.opts.url });
+      // Our own close() is not news; a lost connection is.
+      if (!this.closing) this.opts.log('warn', 'broker.disconnected', { url: this.opts.url });
     }
     this.ready = false;
     if (wasReady) this.notify(this.opts.onDown, 'down');
