@@ -1,50 +1,30 @@
 /**
  * Flash time of a 56 KiB application over the virtual CAN bus with the physical timing model — classic
  * CAN 500 kbit/s with exact bit stuffing, page erase 22 ms and half-word program 52.5 µs (src/ecu/
- * flash-timing.ts) — on a real clock, beside the physical lower bound computed from the same model:
- *
- *   bus      the exact ISO-TP frames of every request and final response of the sequence (SF, or FF + CFs
- *            + one FC, as segmented by src/protocol/isotp with the links' settings: TX_DL 8, padding 0xCC,
- *            BS 0, STmin 0), each timed by `canFrameTimeMs` — the function the bus itself uses;
- *   erase    every page the image touches × tERASE;
- *   program  every half-word × tprog.
- *
- * Without overlap the bound is bus + erase + program; with transfer and programming overlapped it is
- * erase + bus outside TransferData + Σ over blocks max(bus time of the block's exchange, its programming
- * time). Target: the flash within 1.10 × the overlapped bound.
+ * flash-timing.ts) — on a real clock, beside the physical lower bound computed from the same model
+ * (bench/flash-bound.ts), with and without overlap of transfer and programming. Target: the flash within
+ * 1.10 × the overlapped bound.
  *
  * Two runs: `systemClock` (Node timers, ≥ 1 ms each) and, to show what timer granularity costs, a real-time
  * clock with sub-millisecond timers (a Node timer until ~1.5 ms before the deadline, then setImmediate polls).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { VirtualCanBus, canFrameTimeMs, type CanBitTiming } from '../src/protocol/can/index.js';
+import { VirtualCanBus } from '../src/protocol/can/index.js';
 import { systemClock, type Clock, type TimerHandle } from '../src/protocol/clock.js';
-import { encodeFrame, segmentMessage, type IsoTpCodecOptions } from '../src/protocol/isotp/index.js';
 import { FLASH_MODELS } from '../src/protocol/firmware/index.js';
-import type { UdsLink } from '../src/protocol/uds/ports.js';
-import { DEFAULT_FLASH_TIMING, flashTimeMs, imageFlashOps } from '../src/ecu/flash-timing.js';
-import { ecuFlashModel } from '../src/ecu/models.js';
 import { createVirtualEcu } from '../src/ecu/server/index.js';
-import { bindCanNode, ECU_CAN_IDS } from '../src/ecu/links/can-node.js';
+import { bindCanNode } from '../src/ecu/links/can-node.js';
 import { createIsoTpLink } from '../src/gateway/links/isotp-link.js';
 import { UdsClient } from '../src/gateway/uds/client.js';
 import { flashEcu, type FlashResult } from '../src/gateway/uds/flash.js';
 import { signManifest } from '../src/security/firmware/index.js';
 import { createCa, issueCertificate, trustStoreFromPem, type Issued } from '../src/security/pki/index.js';
 import type { BenchSection, Figure } from './harness.js';
+import { BUS, IDS, lowerBounds, recording, type Message } from './flash-bound.js';
 
-const BUS: CanBitTiming = { bitRate: 500_000, stuffing: 'exact' };
-const CODEC: IsoTpCodecOptions = { txDl: 8, padding: 0xcc };
 /** The largest maxNumberOfBlockLength one classic-CAN ISO-TP message carries (FF_DL ≤ 4095). */
 const MAX_BLOCK = 0x0fff;
-const IDS = ECU_CAN_IDS.engine;
 const APP = FLASH_MODELS.stm32f103c8.application;
-
-/** One UDS message as it crossed the bus, in order. */
-interface Message {
-  from: 'tester' | 'ecu';
-  bytes: Uint8Array;
-}
 
 /** A 56 KiB image: vector table (SP 0x20005000, Thumb reset handler) and pseudo-random code. */
 function applicationImage(): { address: number; data: Uint8Array } {
@@ -53,46 +33,6 @@ function applicationImage(): { address: number; data: Uint8Array } {
   view.setUint32(0, 0x2000_5000, true);
   for (let off = 4; off < 0x130; off += 4) view.setUint32(off, APP.start + 0x131, true);
   return { address: APP.start, data };
-}
-
-/** Bus time (ms) of one UDS message: its frames, plus the receiver's single FC (BS 0) if multi-frame. */
-function messageBusMs(m: Message): number {
-  const id = m.from === 'tester' ? IDS.requestId : IDS.responseId;
-  const fcId = m.from === 'tester' ? IDS.responseId : IDS.requestId;
-  let ms = 0;
-  let frames = 0;
-  for (const data of segmentMessage(m.bytes, CODEC)) {
-    ms += canFrameTimeMs({ id, data }, BUS);
-    frames++;
-  }
-  if (frames > 1) ms += canFrameTimeMs({ id: fcId, data: encodeFrame({ type: 'FC', status: 'CTS', blockSize: 0, stMin: 0 }, CODEC) }, BUS);
-  return ms;
-}
-
-/** The physical lower bounds of the exchanged sequence (0x78 pending and keep-alives are not needed, so not counted). */
-function lowerBounds(messages: Message[], image: { address: number; data: Uint8Array }): { busMs: number; eraseMs: number; programMs: number; sequential: number; overlapped: number } {
-  const timing = DEFAULT_FLASH_TIMING;
-  const model = ecuFlashModel('stm32f103c8');
-  const eraseMs = flashTimeMs({ pagesErased: imageFlashOps(model, image.address, image.data.length).pagesErased, halfWordsProgrammed: 0 }, timing);
-  const programMs = flashTimeMs({ pagesErased: 0, halfWordsProgrammed: Math.ceil(image.data.length / 2) }, timing);
-  let busMs = 0;
-  let overlappedBus = 0;
-  for (let i = 0; i < messages.length; i++) {
-    const m = messages[i] as Message;
-    const t = messageBusMs(m);
-    busMs += t;
-    if (m.from === 'tester' && m.bytes[0] === 0x36) {
-      // A block's exchange (request + its response) overlaps with programming that block.
-      const reply = messages[i + 1];
-      const exchange = t + (reply === undefined ? 0 : messageBusMs(reply));
-      const prog = flashTimeMs({ pagesErased: 0, halfWordsProgrammed: (m.bytes.length - 2) / 2 }, timing);
-      overlappedBus += Math.max(exchange, prog);
-      i++;
-    } else {
-      overlappedBus += t;
-    }
-  }
-  return { busMs, eraseMs, programMs, sequential: busMs + eraseMs + programMs, overlapped: overlappedBus + eraseMs };
 }
 
 /** A real-time clock whose timers fire within microseconds of their deadline (sub-ms, unlike Node timers). */
@@ -119,22 +59,6 @@ function highResolutionClock(): Clock {
       h.cancelled = true;
       if (h.timer !== undefined) clearTimeout(h.timer);
     },
-  };
-}
-
-/** Records the final messages of each exchange (not `7F xx 78`, not keep-alives) as they cross the link. */
-function recording(link: UdsLink, messages: Message[]): UdsLink {
-  return {
-    send: (request) => {
-      if (!(request[0] === 0x3e && request[1] === 0x80)) messages.push({ from: 'tester', bytes: Uint8Array.from(request) });
-      return link.send(request);
-    },
-    onResponse: (listener) =>
-      link.onResponse((response) => {
-        if (!(response[0] === 0x7f && response[2] === 0x78)) messages.push({ from: 'ecu', bytes: Uint8Array.from(response) });
-        listener(response);
-      }),
-    close: () => link.close(),
   };
 }
 
@@ -179,7 +103,7 @@ export const section: BenchSection = {
     const image = applicationImage();
     const real = await flashOnce(systemClock, pki, image);
     const fine = await flashOnce(highResolutionClock(), pki, image);
-    const b = lowerBounds(real.messages, image);
+    const b = lowerBounds(real.messages, { address: image.address, length: image.data.length });
     const overlapped = { name: 'lower bound, transfer and programming overlapped', value: b.overlapped };
     const sequential = { name: 'lower bound, no overlap (bus + erase + program)', value: b.sequential };
     const phase = (r: Run, p: 'erasing' | 'programming'): number => r.result.phaseMs[p];
