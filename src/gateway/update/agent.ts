@@ -15,7 +15,7 @@
 import type { Clock } from '../../protocol/clock.js';
 import { OtaError } from '../../protocol/errors.js';
 import type { ControlMessage, EcuInventory } from '../../protocol/ota/messages.js';
-import { bitmapToBase64, decodeChunk, type UpdateCancelMessage, type UpdateOfferMessage, type UpdateStatusMessage } from '../../protocol/ota/update-messages.js';
+import { bitmapToBase64, decodeChunk, type UpdateAckMessage, type UpdateCancelMessage, type UpdateOfferMessage, type UpdateStatusMessage } from '../../protocol/ota/update-messages.js';
 import type { VerifiedUpdate } from '../../security/firmware/index.js';
 import type { TrustStore } from '../../security/pki/index.js';
 import { GATEWAY_DEFAULTS, GW_CODES } from '../constants.js';
@@ -53,7 +53,7 @@ export interface UpdateAgentOptions {
   durable?: boolean;
   /**
    * Group commit of downloaded chunks: one fdatasync of the image (then the bitmap) per acknowledgement
-   * instead of one per chunk — the same power-loss rule, far fewer syncs. Default false.
+   * instead of one per chunk, off the thread — the same power-loss rule, far fewer syncs. Default true.
    */
   groupCommit?: boolean;
   rebootTimeoutMs?: number;
@@ -76,6 +76,9 @@ export interface UpdateStats {
 interface Download {
   file: ChunkFile;
   sinceAck: number;
+  /** Acknowledgements numbered as begun; those whose chunks are still being synced. */
+  epoch: number;
+  waiting: Array<{ epoch: number; msg: UpdateAckMessage }>;
 }
 
 export class UpdateAgent {
@@ -112,7 +115,7 @@ export class UpdateAgent {
       this.opts.dataDir,
       this.opts.durable ?? true,
       (dir, e) => this.host.log.warn(`${this.host.vehicleId}: update job ${dir} unreadable (${codeOf(e)}); ignored`),
-      this.opts.groupCommit ?? false,
+      this.opts.groupCommit ?? true,
     );
     this.store.prune(new Date(this.host.now().getTime() - 24 * 3_600_000));
     for (const job of this.store.jobs()) {
@@ -198,7 +201,7 @@ export class UpdateAgent {
     };
     store.save(record);
     const file = store.chunkFile(offer.jobId, { length: v.manifest.length, chunkSize: offer.chunkSize, chunks: offer.chunks });
-    this.downloads.set(offer.jobId, { file, sinceAck: 0 });
+    this.downloads.set(offer.jobId, { file, sinceAck: 0, epoch: 0, waiting: [] });
     this.stats.accepted++;
     this.host.log.info(`${this.host.vehicleId}: accepted update job ${offer.jobId} for ${offer.ecu}: ${v.manifest.version} (${v.manifest.length} bytes)`);
     this.accept(offer.jobId, file);
@@ -225,7 +228,7 @@ export class UpdateAgent {
       dl = undefined;
     }
     if (dl === undefined) {
-      dl = { file: store.chunkFile(record.jobId, geometry), sinceAck: 0 };
+      dl = { file: store.chunkFile(record.jobId, geometry), sinceAck: 0, epoch: 0, waiting: [] };
       this.downloads.set(record.jobId, dl);
     }
     this.host.log.info(`${this.host.vehicleId}: resuming download of job ${record.jobId}: ${dl.file.received}/${geometry.chunks} chunks held`);
@@ -283,26 +286,60 @@ export class UpdateAgent {
       else this.stats.duplicateChunks++;
       dl.sinceAck++;
       // update-flow.md §Flow control: acknowledge every window/2 chunks (duplicates count: the manager resends after a lost ack) and at the end.
-      if (dl.file.complete || dl.sinceAck >= Math.max(1, Math.floor(this.window / 2))) this.ack(chunk.jobId, dl);
-      if (dl.file.complete) this.downloaded(chunk.jobId);
+      if (dl.file.complete) {
+        dl.file.sync();
+        this.ack(chunk.jobId, dl);
+        this.downloaded(chunk.jobId);
+      } else if (dl.sinceAck >= Math.max(1, Math.floor(this.window / 2))) {
+        this.commitAndAck(chunk.jobId, dl);
+      }
     } catch (e) {
       this.host.refuse(e, 'chunk');
     }
   }
 
-  private ack(jobId: string, dl: Download): void {
-    dl.file.sync();
+  /**
+   * Acknowledges the chunks stored so far once they are durable (ChunkFile.commit: with group commit the
+   * syncs run off the thread while later chunks keep arriving). Acks go out in order.
+   */
+  private commitAndAck(jobId: string, dl: Download): void {
     dl.sinceAck = 0;
-    this.stats.acks++;
-    const next = dl.file.nextMissing();
-    this.host.send({
+    const epoch = ++dl.epoch;
+    dl.waiting.push({ epoch, msg: this.ackMessage(jobId, dl) });
+    dl.file.commit().then(
+      () => {
+        if (!this.closed && this.downloads.get(jobId) === dl) this.sendAcks(dl, epoch);
+      },
+      (e: unknown) => this.host.refuse(e, 'chunk'),
+    );
+  }
+
+  /** Acknowledges now (every chunk stored is durable: the caller synced), after the acks still waiting. */
+  private ack(jobId: string, dl: Download): void {
+    dl.sinceAck = 0;
+    const epoch = ++dl.epoch;
+    dl.waiting.push({ epoch, msg: this.ackMessage(jobId, dl) });
+    this.sendAcks(dl, epoch);
+  }
+
+  /** Sends the waiting acks up to `epoch` (their chunks are durable), oldest first. */
+  private sendAcks(dl: Download, epoch: number): void {
+    while (dl.waiting.length > 0 && (dl.waiting[0] as { epoch: number }).epoch <= epoch) {
+      const { msg } = dl.waiting.shift() as { msg: UpdateAckMessage };
+      this.stats.acks++;
+      this.host.send(msg);
+    }
+  }
+
+  private ackMessage(jobId: string, dl: Download): UpdateAckMessage {
+    return {
       type: 'update.ack',
       jobId,
-      next,
+      next: dl.file.nextMissing(),
       received: dl.file.received,
       window: this.window,
       ...(dl.file.outOfOrder() ? { have: bitmapToBase64(dl.file.bitmap) } : {}),
-    });
+    };
   }
 
   /** All chunks are held: close the download and verify + flash in the background. */
@@ -324,11 +361,11 @@ export class UpdateAgent {
     let verified: VerifiedUpdate;
     let image: Uint8Array;
     try {
-      image = store.image(record.jobId) ?? new Uint8Array(0);
       if (!verifiedBefore) {
         store.save({ ...record, phase: 'verifying' });
         this.report({ type: 'update.status', jobId: record.jobId, phase: 'verifying', percent: 0 });
       }
+      image = store.image(record.jobId) ?? new Uint8Array(0);
       verified = await checkImage(this.context(), record, image, verifiedBefore);
     } catch (e) {
       if (!this.closed) this.finish(record, errorOf(e));

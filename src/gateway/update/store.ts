@@ -12,13 +12,15 @@
  * chunk is fetched again), never set a bit whose chunk is not. The bitmap file is synced when the agent
  * acknowledges. `job.json` and the last-good files are replaced atomically (temp + fsync + rename).
  *
- * Group commit (option `groupCommit`): the same rule with two syncs per acknowledgement instead of one per
- * chunk — a chunk's bit is set in memory at once (duplicates are recognised) and written to the bitmap
- * file in `sync()` (before each acknowledgement) or `close()`, after one fdatasync of image.bin. A power
- * loss then costs at most the chunks received since the last acknowledgement.
+ * Group commit (option `groupCommit`, the default): the same rule with two syncs per acknowledgement
+ * instead of one per chunk — a chunk's bit is set in memory at once (duplicates are recognised) and
+ * written to the bitmap file by `commit()` (each acknowledgement: the fdatasyncs run on the thread pool
+ * while later chunks keep arriving; the ack goes out when it resolves), `sync()` or `close()`, always
+ * after an fdatasync of image.bin that covers its chunk. A power loss then costs at most the chunks
+ * received since the last acknowledgement. `groupCommit: false` syncs every chunk before its bit.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { OtaError } from '../../protocol/errors.js';
 import type { UpdateOfferMessage } from '../../protocol/ota/update-messages.js';
@@ -113,8 +115,14 @@ export class ChunkFile {
   private bitmapFd: number;
   private count = 0;
   private closed = false;
-  /** Group commit: bitmap bytes whose new bits are not in the file yet (written by sync()). */
-  private readonly unsaved = new Set<number>();
+  /** Group commit: the bitmap as written to its file (a bit only once its chunk's data was synced). */
+  private readonly saved: Uint8Array;
+  /** Group commit: chunks stored since the last commit began (their bits are in `bitmap` only). */
+  private pending: number[] = [];
+  /** Group commit: the last commit() (they run one after the other). */
+  private commits: Promise<void> = Promise.resolve();
+  /** Asynchronous syncs running on the descriptors (close() leaves closing them to the last one). */
+  private busy = 0;
 
   private constructor(
     readonly dir: string,
@@ -124,13 +132,17 @@ export class ChunkFile {
     private readonly groupCommit: boolean,
   ) {
     this.bitmap = bitmap;
+    this.saved = Uint8Array.from(bitmap);
     for (let i = 0; i < geometry.chunks; i++) if (this.has(i)) this.count++;
     this.imageFd = openSync(join(dir, 'image.bin'), 'r+');
     this.bitmapFd = openSync(join(dir, 'chunks.bitmap'), 'r+');
   }
 
-  /** Creates `image.bin` (preallocated to `length`) and an empty bitmap in `dir`, or opens what is there. */
-  static open(dir: string, geometry: Geometry, durable: boolean, groupCommit = false): ChunkFile {
+  /**
+   * Creates `image.bin` (preallocated to `length`) and an empty bitmap in `dir`, or opens what is there.
+   * Group commit is the default (see the file comment); `groupCommit = false` syncs every chunk.
+   */
+  static open(dir: string, geometry: Geometry, durable: boolean, groupCommit = true): ChunkFile {
     return io(`open the image in ${dir}`, () => {
       mkdirSync(dir, { recursive: true });
       const bytes = Math.ceil(geometry.chunks / 8);
@@ -139,8 +151,9 @@ export class ChunkFile {
       let bitmap = existsSync(bitmapPath) && existsSync(imagePath) ? Uint8Array.from(readFileSync(bitmapPath)) : undefined;
       if (bitmap?.length !== bytes) {
         // New job, or a bitmap that does not fit: start from nothing (never trust bits we cannot explain).
+        // Not synced: an empty bitmap lost to a power loss is recreated empty, the same state.
         bitmap = new Uint8Array(bytes);
-        writeAtomic(bitmapPath, bitmap, durable);
+        writeAtomic(bitmapPath, bitmap, false);
       }
       const fd = openSync(imagePath, existsSync(imagePath) ? 'r+' : 'w+', 0o600);
       try {
@@ -202,26 +215,79 @@ export class ChunkFile {
       const byte = index >> 3;
       this.bitmap[byte] = (this.bitmap[byte] as number) | (1 << (index & 7));
       if (this.groupCommit) {
-        this.unsaved.add(byte); // written by sync(), after the data is durable
+        this.pending.push(index); // its bit is written by commit() or sync(), after the data is durable
         return;
       }
       if (this.durable) fdatasyncSync(this.imageFd); // the data is on disk before its bit is
+      this.saved[byte] = this.bitmap[byte] as number;
       writeSync(this.bitmapFd, this.bitmap, byte, 1, byte);
     });
     this.count++;
     return 'stored';
   }
 
-  /** Makes the bitmap durable (called when the agent acknowledges); with group commit, the chunk data first, then the new bits. */
+  /**
+   * Makes every chunk stored so far durable, data first, then the bits (synchronous; before an
+   * acknowledgement without group commit, at the end of a download, and at close).
+   */
   sync(): void {
     if (this.closed) return;
     io('sync the bitmap', () => {
-      if (this.unsaved.size > 0) {
+      if (this.groupCommit && this.unsaved()) {
         if (this.durable) fdatasyncSync(this.imageFd); // the data is on disk before its bits are
-        for (const byte of this.unsaved) writeSync(this.bitmapFd, this.bitmap, byte, 1, byte);
-        this.unsaved.clear();
+        this.pending = [];
+        this.saved.set(this.bitmap); // every bit in memory now has its chunk on disk
+        writeSync(this.bitmapFd, this.saved, 0, this.saved.length, 0);
       }
       if (this.durable) fdatasyncSync(this.bitmapFd);
+    });
+  }
+
+  /**
+   * Group commit, without blocking the thread: the chunks stored so far are made durable (fdatasync of
+   * image.bin on the thread pool), then their bits are written and the bitmap synced; resolves then
+   * (the agent acknowledges them). Chunks stored meanwhile wait for the next commit. Commits run in order.
+   */
+  commit(): Promise<void> {
+    if (!this.groupCommit) {
+      this.sync();
+      return Promise.resolve();
+    }
+    const batch = this.pending;
+    this.pending = [];
+    const run = this.commits.then(async () => {
+      if (this.durable) await this.fdatasync(() => this.imageFd); // the data is on disk before its bits are
+      if (this.closed) return; // close() synced everything stored, this batch included
+      for (const index of batch) {
+        const byte = index >> 3;
+        this.saved[byte] = (this.saved[byte] as number) | (1 << (index & 7));
+      }
+      io('sync the bitmap', () => {
+        for (const byte of new Set(batch.map((i) => i >> 3))) writeSync(this.bitmapFd, this.saved, byte, 1, byte);
+      });
+      if (this.durable) await this.fdatasync(() => this.bitmapFd);
+    });
+    this.commits = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Whether a bit in memory is not in the file yet (stored since a commit, or in a commit still syncing). */
+  private unsaved(): boolean {
+    for (let b = 0; b < this.bitmap.length; b++) if (this.bitmap[b] !== this.saved[b]) return true;
+    return false;
+  }
+
+  /** fdatasync on the thread pool; the descriptor stays open until it is done (see close). */
+  private fdatasync(fd: () => number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.busy++;
+    return new Promise<void>((resolve, reject) => {
+      fdatasync(fd(), (e) => {
+        this.busy--;
+        if (this.closed && this.busy === 0) this.closeFds();
+        if (e) reject(new OtaError(STORE_CODES.io, 'update store: cannot sync the image', { cause: e }));
+        else resolve();
+      });
     });
   }
 
@@ -239,10 +305,15 @@ export class ChunkFile {
     });
   }
 
+  /** Writes what is not yet committed (data, then bits) and closes; a commit still syncing closes the files when done. */
   close(): void {
     if (this.closed) return;
-    if (this.unsaved.size > 0) this.sync();
+    if (this.unsaved()) this.sync();
     this.closed = true;
+    if (this.busy === 0) this.closeFds();
+  }
+
+  private closeFds(): void {
     closeSync(this.imageFd);
     closeSync(this.bitmapFd);
   }
@@ -266,8 +337,8 @@ export class UpdateStore {
     dataDir: string,
     readonly durable = true,
     skipped: (dir: string, error: unknown) => void = () => undefined,
-    /** Chunk files sync once per acknowledgement (see ChunkFile), not per chunk. */
-    readonly groupCommit = false,
+    /** Chunk files sync once per acknowledgement (see ChunkFile), not per chunk. Default true. */
+    readonly groupCommit = true,
   ) {
     this.root = join(dataDir, 'updates');
     io(`create ${this.root}`, () => mkdirSync(join(this.root, 'installed'), { recursive: true }));

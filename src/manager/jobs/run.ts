@@ -54,6 +54,8 @@ export interface RunHost {
 }
 
 const MAX_OFFER_DELAY_MS = 60_000;
+/** Chunk bytes sealed and published per event-loop turn (at least one chunk). */
+export const SEND_BATCH_BYTES = 32 * 1024;
 
 /** The transfer of one job (see the file comment). */
 export class Run {
@@ -64,6 +66,8 @@ export class Run {
   private offerDelayMs: number;
   private offerTimer: NodeJS.Timeout | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
+  /** The next batch of the send loop, when one is scheduled. */
+  private pumpScheduled: NodeJS.Immediate | undefined;
 
   constructor(
     readonly job: LiveJob,
@@ -120,8 +124,10 @@ export class Run {
   stop(): void {
     if (this.offerTimer) clearTimeout(this.offerTimer);
     if (this.ackTimer) clearTimeout(this.ackTimer);
+    if (this.pumpScheduled) clearImmediate(this.pumpScheduled);
     this.offerTimer = undefined;
     this.ackTimer = undefined;
+    this.pumpScheduled = undefined;
     this.stage = 'waiting';
   }
 
@@ -168,23 +174,36 @@ export class Run {
     this.stage = 'downloaded';
   }
 
-  /** Fill the window with chunks (publishes are pipelined: none is awaited before the next). */
+  /**
+   * Fill the window with chunks (publishes are pipelined: none is awaited before the next), a batch of
+   * about SEND_BATCH_BYTES per event-loop turn: sealing a whole window at once would hold the thread
+   * (and an in-process broker on it) while the first records could already be on their way.
+   */
   private pump(): void {
-    if (this.stage !== 'streaming') return;
+    if (this.stage !== 'streaming' || this.pumpScheduled) return;
     const { job, transfer, generation } = this;
     const { image } = this.firmware;
     const failed = (e: unknown): void => this.sendFailed(generation, e);
+    let batch = 0;
     let index: number | undefined;
-    while ((index = transfer.next()) !== undefined) {
+    while (batch < SEND_BATCH_BYTES && (index = transfer.next()) !== undefined) {
       const start = index * job.chunkSize;
       const data = image.subarray(start, Math.min(image.length, start + job.chunkSize));
       this.host.sessions.sendBulk(job.vehicleId, encodeChunk({ jobId: job.id, index, data })).catch(failed);
       transfer.sent(index);
+      batch += data.length;
       job.bytesSent += data.length;
       job.chunksSent++;
       this.host.counts.bytesSent += data.length;
       this.host.counts.chunksSent++;
       this.host.touch(job);
+    }
+    if (index !== undefined) {
+      // More may go out now: let the event loop run (the broker, incoming acks), then go on.
+      this.pumpScheduled = setImmediate(() => {
+        this.pumpScheduled = undefined;
+        if (this.host.current(this)) this.pump();
+      });
     }
     if (transfer.complete) {
       this.onInstalling();

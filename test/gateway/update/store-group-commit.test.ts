@@ -1,5 +1,5 @@
-// ChunkFile with group commit (update.groupCommit): a chunk's bit reaches the bitmap file only in sync()
-// (after one fdatasync of image.bin) or close(), so a crash never leaves a bit whose chunk is not written,
+// ChunkFile with group commit (update.groupCommit, the default): a chunk's bit reaches the bitmap file only
+// in commit() / sync() (after one fdatasync of image.bin) or close(), so a crash never leaves a bit whose chunk is not written,
 // and costs at most the chunks received since the last acknowledgement.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -81,6 +81,52 @@ describe('ChunkFile with group commit', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('commit(): the bits of the chunks stored before it reach the file when it resolves, later chunks wait for the next', async () => {
+    const dir = fresh();
+    const f = ChunkFile.open(dir, GEOMETRY, true, true);
+    f.write(0, chunk(0));
+    f.write(1, chunk(1));
+    const first = f.commit();
+    f.write(2, chunk(2)); // stored while the first commit syncs
+    assert.deepEqual(fileBits(dir), [0, 0], 'no bit before the data is synced');
+    await first;
+    assert.deepEqual(fileBits(dir), [0x03, 0], 'chunk 2 is not part of the first commit');
+    await f.commit();
+    assert.deepEqual(fileBits(dir), [0x07, 0]);
+    f.close();
+  });
+
+  it('close() while a commit is syncing keeps every chunk stored and closes the files once the sync is done', async () => {
+    const dir = fresh();
+    const f = ChunkFile.open(dir, GEOMETRY, true, true);
+    f.write(5, chunk(5));
+    const pending = f.commit();
+    f.write(6, chunk(6));
+    f.close();
+    await pending;
+    assert.deepEqual(fileBits(dir), [0x60, 0]);
+    const again = ChunkFile.open(dir, GEOMETRY, true, true);
+    assert.equal(again.received, 2);
+    assert.deepEqual(again.readImage().subarray(500, 700), IMAGE.subarray(500, 700));
+    again.close();
+  });
+
+  it('when turned off, writes each chunk\'s bit at once (after syncing its data)', () => {
+    const dir = fresh();
+    const f = ChunkFile.open(dir, GEOMETRY, true, false);
+    f.write(3, chunk(3));
+    assert.deepEqual(fileBits(dir), [0x08, 0]);
+    f.close();
+  });
+
+  it('is the default of ChunkFile.open and UpdateStore', () => {
+    const f = new UpdateStore(fresh(), false).chunkFile('job-1', GEOMETRY);
+    f.write(0, chunk(0));
+    assert.deepEqual(fileBits(f.dir), [0, 0]);
+    f.close();
+    assert.deepEqual(fileBits(f.dir), [0x01, 0]);
   });
 
   it('is what UpdateStore hands out when it is asked to group-commit', () => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobStore, FirmwareRepository, type FirmwareRecord } from '../../../src/manager/firmware/index.js';
 import { JobEngine, JobService, type EngineSessions, type Job } from '../../../src/manager/jobs/index.js';
+import { SEND_BATCH_BYTES } from '../../../src/manager/jobs/run.js';
 import { silentLog } from '../../../src/manager/log.js';
 import type { SessionState } from '../../../src/manager/sessions.js';
 import { openSqliteStore, type Store } from '../../../src/manager/store/index.js';
@@ -57,6 +58,7 @@ describe('JobEngine and JobService', () => {
   let store: Store;
   let repo: FirmwareRepository;
   let firmware: FirmwareRecord;
+  let bigFirmware: FirmwareRecord;
   let signer: { keyPem: string; certPem: string };
   let sessions: FakeSessions;
   let engine: JobEngine;
@@ -83,6 +85,8 @@ describe('JobEngine and JobService', () => {
     repo = new FirmwareRepository({ store, blobs: new BlobStore(join(dir, 'blobs')), trust: () => loadTrustStore(pkiDir) });
     const image = imageBytes(3000, 5);
     ({ firmware } = await repo.add({ image, format: 'bin', signedManifest: signRelease(release, image), actor: 'test' }));
+    const big = imageBytes(48 * 1024, 6); // 96 chunks of 512 bytes
+    ({ firmware: bigFirmware } = await repo.add({ image: big, format: 'bin', signedManifest: signRelease(release, big, { version: '1.3.0', counter: 3 }), actor: 'test' }));
     const ecu = (name: string): EcuInventory => ({
       name,
       link: 'can',
@@ -163,6 +167,22 @@ describe('JobEngine and JobService', () => {
     const [a, b] = sessions.sent('update.offer');
     assert.equal(a?.type === 'update.offer' && b?.type === 'update.offer' && a.assignment === b.assignment, true);
     assert.equal((await service.get(job.id))?.offers, 2);
+  });
+
+  it('sends a window in batches of SEND_BATCH_BYTES per event-loop turn, never more than the window', async () => {
+    sessions.sessions.set(V, 'established');
+    const job = await service.create({ vehicleId: V, ecu: 'engine', firmwareId: bigFirmware.id, actor: 'test' });
+    await waitFor('offer', () => sessions.sent('update.offer').length === 1);
+    assert.equal(job.chunkSize, 512);
+    await engine.onUpdate(V, { type: 'update.accept', jobId: job.id, have: bitmapToBase64(new Uint8Array(12)), window: 80 });
+    assert.equal(sessions.chunks, SEND_BATCH_BYTES / 512, 'one batch at once');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sessions.chunks, 80, 'the rest of the window on the next turn');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sessions.chunks, 80, 'the window is full');
+    await engine.onUpdate(V, { type: 'update.ack', jobId: job.id, next: 40, received: 40, window: 80 });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(sessions.chunks, 96, 'every chunk sent once');
   });
 
   it('runs one job per vehicle at a time, in creation order', async () => {
