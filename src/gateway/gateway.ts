@@ -116,6 +116,8 @@ const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').to
 
 export class Gateway extends EventEmitter<GatewayEvents> {
   readonly vehicleId: string;
+  /** This vehicle's topics, built once (they are matched and published per record). */
+  private readonly topics: Readonly<Record<'down/hs' | 'down/rec' | 'up/hs' | 'up/rec' | 'status', string>>;
   private readonly opts: GatewayOptions;
   private readonly clock: Clock;
   private readonly log: GatewayLog;
@@ -136,6 +138,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!isTopicSafeId(options.vehicleId)) throw new OtaError(GW_CODES.config, `vehicle id '${options.vehicleId}' cannot be a topic level`);
     this.opts = options;
     this.vehicleId = options.vehicleId;
+    const v = options.vehicleId;
+    this.topics = {
+      'down/hs': vehicleTopic(v, 'down/hs'),
+      'down/rec': vehicleTopic(v, 'down/rec'),
+      'up/hs': vehicleTopic(v, 'up/hs'),
+      'up/rec': vehicleTopic(v, 'up/rec'),
+      status: vehicleTopic(v, 'status'),
+    };
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLog;
     this.refusals = new RefusalCounter(this.log);
@@ -263,8 +273,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   }
 
   private onMessage(topic: string, payload: Uint8Array): void {
-    if (topic === vehicleTopic(this.vehicleId, 'down/hs')) void this.session?.onHandshakeMessage(payload);
-    else if (topic === vehicleTopic(this.vehicleId, 'down/rec')) this.onRecord(payload);
+    if (topic === this.topics['down/rec']) this.onRecord(payload);
+    else if (topic === this.topics['down/hs']) void this.session?.onHandshakeMessage(payload);
   }
 
   private async onEstablished(channel: SecureChannel): Promise<void> {
@@ -390,11 +400,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   // ── plumbing ────────────────────────────────────────────────────────────────────────────────
 
   private publish(leaf: 'up/hs' | 'up/rec', bytes: Uint8Array): void {
-    this.mqtt.publish(vehicleTopic(this.vehicleId, leaf), bytes).catch((e: unknown) => this.log.info(`${this.vehicleId}: ${codeOf(e)} publishing on ${leaf}`));
+    this.mqtt.publish(this.topics[leaf], bytes).catch((e: unknown) => this.log.info(`${this.vehicleId}: ${codeOf(e)} publishing on ${leaf}`));
   }
 
   private publishText(leaf: 'status', text: string, retain: boolean): Promise<void> {
-    return this.mqtt.publish(vehicleTopic(this.vehicleId, leaf), text, retain).catch((e: unknown) => this.log.info(`${this.vehicleId}: ${codeOf(e)} publishing ${leaf}`));
+    return this.mqtt.publish(this.topics[leaf], text, retain).catch((e: unknown) => this.log.info(`${this.vehicleId}: ${codeOf(e)} publishing ${leaf}`));
   }
 
   private later(ms: number, fn: () => void): void {

@@ -89,11 +89,15 @@ export function firstFrameCapacity(txDl: number, length: number): number {
   return length > FF_DL_12BIT_MAX ? txDl - 6 : txDl - 2;
 }
 
-/** Pads raw frame bytes per §10.4.2: above 8 bytes to the next CAN FD length, else to 8 when padding. */
+/** Frame length per §10.4.2 for `used` bytes: above 8 the next CAN FD length, else 8 when padding. */
+function paddedLength(used: number, padByte: number | null): number {
+  if (used > 8) return roundUpCanDataLength(used);
+  return padByte !== null ? 8 : used;
+}
+
+/** Pads raw frame bytes per §10.4.2 (in place when `raw` already has the final length). */
 function finish(raw: Uint8Array, used: number, padByte: number | null): Uint8Array {
-  let len = used;
-  if (used > 8) len = roundUpCanDataLength(used);
-  else if (padByte !== null) len = 8;
+  const len = paddedLength(used, padByte);
   const out = raw.length === len ? raw : new Uint8Array(len);
   if (out !== raw) out.set(raw.subarray(0, used));
   if (len > used) out.fill(padByte ?? DEFAULT_PAD_BYTE, used);
@@ -113,13 +117,13 @@ export function encodeFrame(frame: IsoTpFrame, options: IsoTpCodecOptions = {}):
         fail(ISOTP_ERROR.TOO_LARGE, `${n} bytes do not fit a single frame with TX_DL ${txDl}`);
       }
       if (n <= 7) {
-        const raw = new Uint8Array(1 + n);
+        const raw = new Uint8Array(paddedLength(1 + n, pad));
         raw[0] = (PCI_TYPE.SF << 4) | n;
         raw.set(frame.data, 1);
         return finish(raw, 1 + n, pad);
       }
       // §9.6.2.1: CAN_DL > 8 → escape: low nibble 0, SF_DL in the second byte.
-      const raw = new Uint8Array(2 + n);
+      const raw = new Uint8Array(paddedLength(2 + n, pad));
       raw[0] = PCI_TYPE.SF << 4;
       raw[1] = n;
       raw.set(frame.data, 2);
@@ -155,7 +159,7 @@ export function encodeFrame(frame: IsoTpFrame, options: IsoTpCodecOptions = {}):
         fail(ISOTP_ERROR.VALUE_RANGE, `SN ${frame.sn} is not 0..15`);
       }
       if (n === 0 || n > txDl - 1) fail(ISOTP_ERROR.FRAME_LENGTH, `a CF carries 1..${txDl - 1} bytes, not ${n}`);
-      const raw = new Uint8Array(1 + n);
+      const raw = new Uint8Array(paddedLength(1 + n, pad));
       raw[0] = (PCI_TYPE.CF << 4) | frame.sn;
       raw.set(frame.data, 1);
       return finish(raw, 1 + n, pad);

@@ -66,11 +66,13 @@ export type ControlMessage = AnnounceMessage | DiagRequestMessage | DiagResponse
 export type ControlType = ControlMessage['type'];
 
 export function encodeControl(msg: ControlMessage): Uint8Array {
-  const json = Buffer.from(JSON.stringify(msg), 'utf8');
-  if (json.length > MAX_CONTROL_BYTES) throw fail('OTA_MSG_TOO_LARGE', `control message of ${json.length} bytes`);
-  const out = new Uint8Array(1 + json.length);
+  const text = JSON.stringify(msg);
+  // One buffer, no intermediate copy: class byte, then the UTF-8 JSON written in place.
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > MAX_CONTROL_BYTES) throw fail('OTA_MSG_TOO_LARGE', `control message of ${size} bytes`);
+  const out = Buffer.allocUnsafe(1 + size);
   out[0] = MESSAGE_CLASS.control;
-  out.set(json, 1);
+  out.write(text, 1, 'utf8');
   return out;
 }
 
@@ -81,12 +83,15 @@ export function messageClass(bytes: Uint8Array): 'control' | 'bulk' {
   throw fail('OTA_MSG_CLASS', bytes.length === 0 ? 'empty message' : `unknown message class 0x${(bytes[0] as number).toString(16)}`);
 }
 
+/** Shared strict decoder: invalid UTF-8 throws (fatal), never becomes U+FFFD; stateless per `decode()` call. */
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
 export function decodeControl(bytes: Uint8Array): ControlMessage {
   if (messageClass(bytes) !== 'control') throw fail('OTA_MSG_CLASS', 'not a control message');
   if (bytes.length - 1 > MAX_CONTROL_BYTES) throw fail('OTA_MSG_TOO_LARGE', `control message of ${bytes.length - 1} bytes`);
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(1)));
+    value = JSON.parse(UTF8_STRICT.decode(bytes.subarray(1)));
   } catch (cause) {
     throw new DecodeError('OTA_MSG_JSON', 'control message is not valid UTF-8 JSON', { cause });
   }

@@ -84,11 +84,15 @@ function writeHeader(out: Buffer, suite: SuiteName, f: RecordFields, length: num
 
 /** TLS 1.3 style per-record nonce: the direction IV XOR the 64-bit sequence number, right-aligned. */
 export function gcmNonce(iv: Uint8Array, seq: number): Buffer {
-  const nonce = Buffer.from(iv);
+  const nonce = Buffer.allocUnsafe(SIZES.gcmIv);
   const hi = Math.floor(seq / TWO_32);
   const lo = seq >>> 0;
-  nonce.writeUInt32BE((nonce.readUInt32BE(4) ^ hi) >>> 0, 4);
-  nonce.writeUInt32BE((nonce.readUInt32BE(8) ^ lo) >>> 0, 8);
+  for (let i = 0; i < 4; i++) nonce[i] = iv[i] as number;
+  for (let i = 0; i < 4; i++) {
+    const shift = 24 - 8 * i;
+    nonce[4 + i] = (iv[4 + i] as number) ^ ((hi >>> shift) & 0xff);
+    nonce[8 + i] = (iv[8 + i] as number) ^ ((lo >>> shift) & 0xff);
+  }
   return nonce;
 }
 

@@ -89,6 +89,36 @@ describe('IsoTpTransport › errors', () => {
       await clock.runAll();
       assert.deepEqual(errors, ['aborted:ISOTP_TIMEOUT_N_AR@70']);
     });
+    it('each wait keeps its own deadline: a short N_Ar expires on time behind a pending long N_As', async () => {
+      const clock = new FakeClock();
+      let deliver: (f: { id: number; data: Uint8Array }) => void = () => undefined;
+      const stuck = {
+        send: () => new Promise<void>(() => undefined), // the controller never confirms
+        onFrame: (l: typeof deliver) => {
+          deliver = l;
+          return () => undefined;
+        },
+      };
+      const ecu = new IsoTpTransport(stuck, { txId: 0x7e8, rxId: 0x7e0, clock, timeouts: { nAs: 500, nAr: 70 } });
+      const errors: string[] = [];
+      ecu.onError((e, d) => errors.push(`${d}:${e.code}@${clock.now()}`));
+      const sent = settle(ecu.send(vinRequest), clock); // N_As deadline 500
+      await clock.advanceAsync(10);
+      deliver({ id: 0x7e0, data: parseHex('10 14 00 01 02 03 04 05') }); // our FC: N_Ar deadline 80
+      await clock.runAll();
+      assert.deepEqual(errors, ['aborted:ISOTP_TIMEOUT_N_AR@80']);
+      assert.deepEqual(await sent, { result: 'ISOTP_TIMEOUT_N_AS', at: 500 });
+    });
+
+    it('close() rejects a frame still awaiting its confirmation with ISOTP_CLOSED', async () => {
+      const clock = new FakeClock();
+      const stuck = { send: () => new Promise<void>(() => undefined), onFrame: () => () => undefined };
+      const tester = new IsoTpTransport(stuck, { txId: 0x7e0, rxId: 0x7e8, clock });
+      const sent = settle(tester.send(vinRequest), clock);
+      await clock.advanceAsync(5);
+      tester.close();
+      assert.deepEqual(await sent, { result: 'ISOTP_CLOSED', at: 5 });
+    });
   });
 
   describe('sequence numbers and unexpected PDUs', () => {
