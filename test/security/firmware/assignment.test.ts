@@ -14,6 +14,7 @@ import {
 import { encodeSigned } from '../../../src/security/firmware/envelope.js';
 import { manifestDigest } from '../../../src/security/firmware/manifest.js';
 import { derOf, makeFleet, type Fleet } from '../pki/fixtures.js';
+import { assertOnlyOtaErrors, mutationsOf } from '../../helpers/properties.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const DIGEST = 'ab'.repeat(32);
@@ -141,34 +142,10 @@ describe('signAssignment / decodeSignedAssignment', () => {
   });
 
   it('property: random bytes give only OtaError (10,000 cases)', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 700 }), (bytes) => {
-        try {
-          decodeSignedAssignment(bytes);
-        } catch (e) {
-          if (!(e instanceof OtaError)) throw e;
-        }
-      }),
-      { numRuns: 10_000 },
-    );
+    assertOnlyOtaErrors(decodeSignedAssignment, fc.uint8Array({ maxLength: 700 }));
   });
   it('property: mutated valid containers give an assignment or only OtaError (10,000 cases)', () => {
     const signed = encodeSigned('OTSA', { body: assignmentBytes, certDer: new Uint8Array(40).fill(7), signature: new Uint8Array(64) });
-    const edit = fc.record({ at: fc.nat({ max: signed.length - 1 }), value: fc.integer({ min: 0, max: 255 }), cut: fc.nat({ max: 3 }) });
-    fc.assert(
-      fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
-        let b = Uint8Array.from(signed);
-        for (const e of edits) {
-          b[e.at] = e.value;
-          if (e.cut === 0) b = b.subarray(0, e.at);
-        }
-        try {
-          decodeSignedAssignment(b);
-        } catch (e) {
-          if (!(e instanceof OtaError)) throw e;
-        }
-      }),
-      { numRuns: 10_000 },
-    );
+    assertOnlyOtaErrors(decodeSignedAssignment, mutationsOf(signed));
   });
 });
