@@ -12,7 +12,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { CompiledQuery, Kysely } from 'kysely';
 import { ManagerError } from '../errors.js';
-import type { Database, DiagOutcome } from './schema.js';
+import type { Database, DiagLogRow as Row } from './schema.js';
+import type { NewDiagEntry } from './store.js';
 
 /** The longest a queued row waits for its commit (ms). */
 export const DIAG_FLUSH_MS = 5;
@@ -22,34 +23,6 @@ const FLUSH_AT_ROWS = 256;
 const RETRY_MS = 1000;
 /** Rows per INSERT statement: a few fixed sizes keep the prepared-statement cache small. */
 const CHUNK_SIZES = [64, 32, 16, 8, 4, 2, 1] as const;
-
-/** One diag_log row to write (the shape of Store's NewDiagEntry). */
-export interface DiagRowInput {
-  at: string;
-  actor: string;
-  vehicleId: string;
-  ecu: string;
-  request: string;
-  response: string | null;
-  outcome: DiagOutcome;
-  nrc: number | null;
-  errorCode: string | null;
-  elapsedMs: number | null;
-}
-
-interface Row {
-  id: number;
-  at: string;
-  actor: string;
-  vehicle_id: string;
-  ecu: string;
-  request: string;
-  response: string | null;
-  outcome: DiagOutcome;
-  nrc: number | null;
-  error_code: string | null;
-  elapsed_ms: number | null;
-}
 
 /** Batches diag_log inserts; see the file comment. */
 export class DiagLogWriter {
@@ -89,7 +62,7 @@ export class DiagLogWriter {
   }
 
   /** Accept one row for the next commit; returns its id. */
-  queue(e: DiagRowInput): number {
+  queue(e: NewDiagEntry): number {
     const id = this.allocate();
     this.queued.push(toRow(id, e));
     this.schedule(this.queued.length >= FLUSH_AT_ROWS ? 0 : DIAG_FLUSH_MS);
@@ -97,7 +70,7 @@ export class DiagLogWriter {
   }
 
   /** Write one row now (after those queued before it); rejects if this row cannot be written. */
-  async insert(e: DiagRowInput): Promise<number> {
+  async insert(e: NewDiagEntry): Promise<number> {
     const id = this.allocate();
     await this.flush();
     await this.db.insertInto('diag_log').values(toRow(id, e)).execute();
@@ -180,7 +153,7 @@ function rowValues(r: Row): unknown[] {
   return [r.id, r.at, r.actor, r.vehicle_id, r.ecu, r.request, r.response, r.outcome, r.nrc, r.error_code, r.elapsed_ms];
 }
 
-function toRow(id: number, e: DiagRowInput): Row {
+function toRow(id: number, e: NewDiagEntry): Row {
   return {
     id,
     at: e.at,
