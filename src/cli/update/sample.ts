@@ -19,9 +19,8 @@ import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from 'commander';
 import { OtaError } from '../../protocol/errors.js';
 import { FLASH_MODELS, isFlashModelName, type FlashModelName } from '../../protocol/firmware/index.js';
+import { ecuFlashModel } from '../../ecu/models.js';
 
-/** SRAM size of each model (DS5319: the C8/CB have 20 KiB; DS5792: the ZE 64 KiB). */
-const SRAM_SIZE: Readonly<Record<FlashModelName, number>> = { stm32f103c8: 20 * 1024, stm32f103cb: 20 * 1024, stm32f103ze: 64 * 1024 };
 const SRAM_BASE = 0x2000_0000;
 const BANNER_OFFSET = 0x100;
 const BANNER_FIELD = 64;
@@ -65,7 +64,7 @@ export function sampleApplication(o: SampleOptions): { address: number; data: Ui
   }
   const data = new Uint8Array(o.size);
   const view = new DataView(data.buffer);
-  view.setUint32(0, SRAM_BASE + SRAM_SIZE[o.hardware], true);
+  view.setUint32(0, SRAM_BASE + ecuFlashModel(o.hardware).sramSize, true); // initial SP: top of SRAM
   view.setUint32(4, (region.start + RESET_OFFSET) | 1, true);
   for (let i = 0; i < CORE_VECTORS; i++) view.setUint32(8 + 4 * i, (region.start + DEFAULT_HANDLER_OFFSET) | 1, true);
   data.set(Buffer.from(`OTA sample application ${o.version} for ${o.hardware}`, 'latin1').subarray(0, BANNER_FIELD - 1), BANNER_OFFSET);
