@@ -14,6 +14,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OtaError } from '../protocol/errors.js';
+import { EcuFileError } from './errors.js';
 import { writeAt, writeFileAtomic } from './fs-sync.js';
 import { checkEcuFlashModel, type EcuFlashModel } from './models.js';
 
@@ -44,8 +45,18 @@ export function memoryBacking(model: EcuFlashModel, initial: Uint8Array): FlashB
   };
 }
 
-function corrupt(message: string): OtaError {
-  return new OtaError('FLASH_STATE_CORRUPT', message);
+/** FLASH_STATE_CORRUPT naming the file (an `EcuFileError`, so the operator learns which ECU's file). */
+function corrupt(path: string, problem: string, cause?: unknown): EcuFileError {
+  return new EcuFileError('FLASH_STATE_CORRUPT', path, problem, cause === undefined ? {} : { cause });
+}
+
+/** The bytes of `path`; an unreadable file (a directory, no permission) is FLASH_STATE_CORRUPT naming it. */
+function readCells(path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw corrupt(path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`, e);
+  }
 }
 
 function sameGeometry(a: EcuFlashModel, b: EcuFlashModel): boolean {
@@ -61,15 +72,20 @@ function isModel(v: unknown): v is EcuFlashModel {
 }
 
 function readMeta(dir: string): EcuFlashModel {
+  const path = join(dir, FLASH_FILES.meta);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(join(dir, FLASH_FILES.meta), 'utf8'));
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new OtaError('FLASH_STATE_CORRUPT', `${FLASH_FILES.meta} is missing or not JSON`, { cause: e });
+    throw corrupt(path, `${FLASH_FILES.meta} is missing or not JSON`, e);
   }
   const model = (parsed as { model?: unknown } | null)?.model;
-  if (!isModel(model)) throw corrupt(`${FLASH_FILES.meta} does not describe a flash model`);
-  checkEcuFlashModel(model);
+  if (!isModel(model)) throw corrupt(path, `${FLASH_FILES.meta} does not describe a flash model`);
+  try {
+    checkEcuFlashModel(model);
+  } catch (e) {
+    throw corrupt(path, `${FLASH_FILES.meta} describes an impossible flash model`, e);
+  }
   return model;
 }
 
@@ -99,20 +115,15 @@ export function fileBacking(
     writeFileAtomic(join(dir, FLASH_FILES.meta), JSON.stringify({ format: 1, model: active }, null, 2) + '\n');
     writeFileAtomic(wearPath, new Uint8Array((active.size / active.pageSize) * 4));
     const content = initial(active);
-    if (content.length !== active.size) throw corrupt('initial flash content has the wrong size');
+    if (content.length !== active.size) throw corrupt(cellsPath, 'initial flash content has the wrong size');
     writeFileAtomic(cellsPath, content);
   }
-  const cells = new Uint8Array(readFileSync(cellsPath));
+  const cells = readCells(cellsPath);
   if (cells.length !== active.size) {
-    throw corrupt(`${FLASH_FILES.cells} is ${cells.length} bytes, the ${active.name} has ${active.size}`);
+    throw corrupt(cellsPath, `${FLASH_FILES.cells} is ${cells.length} bytes, the ${active.name} has ${active.size}`);
   }
-  let wear: Uint8Array;
-  try {
-    wear = new Uint8Array(readFileSync(wearPath));
-  } catch (e) {
-    throw new OtaError('FLASH_STATE_CORRUPT', `${FLASH_FILES.wear} is missing`, { cause: e });
-  }
-  if (wear.length !== (active.size / active.pageSize) * 4) throw corrupt(`${FLASH_FILES.wear} has the wrong size`);
+  const wear = readCells(wearPath);
+  if (wear.length !== (active.size / active.pageSize) * 4) throw corrupt(wearPath, `${FLASH_FILES.wear} has the wrong size`);
 
   const cellsFd = openSync(cellsPath, 'r+');
   const wearFd = openSync(wearPath, 'r+');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { OtaError } from '../protocol/errors.js';
 import { isApplicationDescriptor, type ApplicationDescriptor, type ApplicationRecordState } from './descriptor.js';
 import { isDtcEntryState, type DtcEntryState } from './dtc-store.js';
+import { EcuFileError } from './errors.js';
 import { writeFileAtomic } from './fs-sync.js';
 import type { SecurityCounters } from './security-access.js';
 
@@ -131,6 +132,21 @@ export function parseState(text: string): EcuStateData {
   return parsed;
 }
 
+/** Reads and parses `path`; any failure is an `EcuFileError` naming it (ECU_STATE_CORRUPT). */
+function loadStateFile(path: string): EcuStateData {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new EcuFileError('ECU_STATE_CORRUPT', path, `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+  }
+  try {
+    return parseState(text);
+  } catch (e) {
+    throw new EcuFileError('ECU_STATE_CORRUPT', path, e instanceof Error ? e.message : String(e), { cause: e });
+  }
+}
+
 /** The state of one ECU, in a directory (`EcuState.open`) or in memory (`EcuState.inMemory`). */
 export class EcuState {
   private current: EcuStateData;
@@ -147,7 +163,7 @@ export class EcuState {
     mkdirSync(dir, { recursive: true });
     const path = join(dir, STATE_FILE);
     const write = (data: EcuStateData): void => writeFileAtomic(path, JSON.stringify(data, null, 2) + '\n');
-    if (existsSync(path)) return new EcuState(parseState(readFileSync(path, 'utf8')), write);
+    if (existsSync(path)) return new EcuState(loadStateFile(path), write);
     const fresh = initialState(identity);
     write(fresh);
     return new EcuState(fresh, write);

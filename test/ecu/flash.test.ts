@@ -1,8 +1,9 @@
-import { readFileSync, statSync, truncateSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BOOTLOADER_VERSION, parseBootInfo } from '../../src/ecu/bootloader-image.js';
+import { EcuFileError } from '../../src/ecu/errors.js';
 import { Flash, FLASH_ERROR, FlashError } from '../../src/ecu/flash.js';
 import { ECU_FLASH_MODELS, flashLayout } from '../../src/ecu/models.js';
 import { codeOf, tempDir } from './helpers.js';
@@ -246,6 +247,26 @@ describe('Flash.open (persistence)', () => {
       assert.equal(codeOf(() => Flash.open(dir, { model: 'stm32f103ze' })), 'FLASH_MODEL_MISMATCH');
       truncateSync(join(dir, 'flash.bin'), 1000);
       assert.equal(codeOf(() => Flash.open(dir)), 'FLASH_STATE_CORRUPT');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('names the damaged file in FLASH_STATE_CORRUPT (EcuFileError.path): flash.bin truncated or garbage, flash.meta.json garbage', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      Flash.open(dir).close();
+      const cells = join(dir, 'flash.bin');
+      const isCorrupt = (path: string) => (e: unknown) => e instanceof EcuFileError && e.code === 'FLASH_STATE_CORRUPT' && e.path === path;
+      const good = readFileSync(cells);
+      truncateSync(cells, 1000);
+      assert.throws(() => Flash.open(dir), isCorrupt(cells));
+      writeFileSync(cells, 'garbage');
+      assert.throws(() => Flash.open(dir), isCorrupt(cells));
+      writeFileSync(cells, good);
+      const meta = join(dir, 'flash.meta.json');
+      writeFileSync(meta, 'garbage');
+      assert.throws(() => Flash.open(dir), isCorrupt(meta));
     } finally {
       cleanup();
     }

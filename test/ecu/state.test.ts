@@ -1,7 +1,8 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { EcuFileError } from '../../src/ecu/errors.js';
 import { DEFAULT_IDENTITY, EcuState, IDENT_DID, parseState, STATE_FILE } from '../../src/ecu/state.js';
 import { codeOf, tempDir } from './helpers.js';
 
@@ -59,6 +60,20 @@ describe('EcuState', () => {
       assert.equal(codeOf(() => EcuState.open(dir)), 'ECU_STATE_CORRUPT');
       writeFileSync(join(dir, STATE_FILE), JSON.stringify({ format: 1, dids: {}, security: {} }));
       assert.equal(codeOf(() => EcuState.open(dir)), 'ECU_STATE_CORRUPT');
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('names the damaged state.json in the error (EcuFileError.path), for garbage and for an unreadable file', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const path = join(dir, STATE_FILE);
+      writeFileSync(path, 'garbage');
+      assert.throws(() => EcuState.open(dir), (e: unknown) => e instanceof EcuFileError && e.code === 'ECU_STATE_CORRUPT' && e.path === path);
+      rmSync(path);
+      mkdirSync(path); // a directory where the file should be: readFileSync fails with EISDIR
+      assert.throws(() => EcuState.open(dir), (e: unknown) => e instanceof EcuFileError && e.code === 'ECU_STATE_CORRUPT' && e.path === path);
     } finally {
       cleanup();
     }
