@@ -9,7 +9,7 @@
  *   update.offer / chunks / update.cancel → the update agent (update/agent.ts, docs/update-flow.md)
  *   connection lost → backoff → reconnect → new handshake
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { systemClock, type Clock, type TimerHandle } from '../protocol/clock.js';
 import { OtaError } from '../protocol/errors.js';
@@ -107,9 +107,27 @@ export interface GatewayStats {
   updates: UpdateStats;
 }
 
-function commonName(certPem: string): string | undefined {
-  const subject = new X509Certificate(certPem).subject;
-  return subject.split('\n').find((line) => line.startsWith('CN='))?.slice(3);
+/**
+ * The vehicle's own certificate and key, checked before connecting: without this an empty or foreign key
+ * makes TLS go out without a client certificate and the broker refuses every retry, silently (GW_CONFIG).
+ */
+function checkIdentity(vehicleId: string, certPem: string, keyPem: string): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (e) {
+    throw new OtaError(GW_CODES.config, 'the vehicle certificate is not a PEM X.509 certificate', { cause: e });
+  }
+  const cn = cert.subject.split('\n').find((line) => line.startsWith('CN='))?.slice(3);
+  if (cn !== vehicleId) throw new OtaError(GW_CODES.config, `the certificate is for '${cn ?? '?'}', not vehicle '${vehicleId}'`);
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (e) {
+    throw new OtaError(GW_CODES.config, `the vehicle key is ${keyPem.trim().length === 0 ? 'empty' : 'not a PEM private key'}`, { cause: e });
+  }
+  const spki = (k: KeyObject): Buffer => (k.type === 'private' ? createPublicKey(k) : k).export({ type: 'spki', format: 'der' });
+  if (!spki(key).equals(spki(cert.publicKey))) throw new OtaError(GW_CODES.config, 'the vehicle key does not belong to its certificate');
 }
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex').toUpperCase();
@@ -200,8 +218,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async start(): Promise<void> {
     if (this.started || this.closed) throw new OtaError(GW_CODES.config, 'start() may be called once, before close()');
     this.started = true;
-    const cn = commonName(this.opts.certPem);
-    if (cn !== this.vehicleId) throw new OtaError(GW_CODES.config, `the certificate is for '${cn ?? '?'}', not vehicle '${this.vehicleId}'`);
+    checkIdentity(this.vehicleId, this.opts.certPem, this.opts.keyPem);
     const trust = await trustStoreFromPem(this.opts.caPem, this.opts.crlPem);
     this.session = new GatewaySession(
       {

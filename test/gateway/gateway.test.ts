@@ -104,6 +104,24 @@ describe('gateway', () => {
     });
   });
 
+  describe('its own certificate and key', () => {
+    // An empty key made TLS go out without a client certificate: the broker refused every retry, silently.
+    const cases: Array<[string, () => Partial<GatewayOptions>]> = [
+      ['an empty key', () => ({ keyPem: '' })],
+      ['a garbage key', () => ({ keyPem: 'garbage\n' })],
+      ['the key of another certificate', () => ({ keyPem: f.manager.keyPem })],
+      ['a garbage certificate', () => ({ certPem: 'garbage\n' })],
+    ];
+    for (const [what, extra] of cases) {
+      it(`refuses to start with ${what}: GW_CONFIG, and never connects`, async () => {
+        const connects = broker.published.length;
+        await assert.rejects(startGateway(extra()), { code: 'GW_CONFIG' });
+        assert.equal(gw?.connected, false);
+        assert.equal(broker.published.length, connects, 'nothing was sent');
+      });
+    }
+  });
+
   describe('diag.request', () => {
     it('returns positive and negative final responses verbatim', async () => {
       const m = await startManager();

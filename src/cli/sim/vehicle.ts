@@ -11,8 +11,8 @@
  * ECU's SecurityAccess secret (the simulator default, `defaultEcuSecret(serial)`), so it can flash them.
  * Its update store group-commits downloaded chunks (`update.groupCommit`; override through `gateway.update`).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ecuFileFault, loadVehicleCredentials, type VehicleCredentials } from './credentials.js';
 import { createEcuNode } from './ecu-node.js';
 import { defaultEcuSpecs, ecuAddress, parseEcuSpec, type SimEcuSpec } from './ecu-spec.js';
 import { OtaError } from '../../protocol/errors.js';
@@ -24,17 +24,11 @@ import { createIsoTpLink } from '../../gateway/links/isotp-link.js';
 import { DoipClient } from '../../gateway/links/doip-client.js';
 import { trustStoreFromPem } from '../../security/pki/index.js';
 
-/** The vehicle's certificate material (PEM). */
-export interface VehicleCredentials {
-  certPem: string;
-  keyPem: string;
-  caPem: string;
-  crlPem?: string;
-}
+export { loadVehicleCredentials, VehicleFileError, type VehicleCredentials } from './credentials.js';
 
 export interface SimulatedVehicleOptions {
   vehicleId: string;
-  /** PKI directory of `ota pki` (reads `<V>.pem`, `<V>.key`, `ca.pem`, `crl.pem`); or give `credentials`. */
+  /** PKI directory of `ota pki` (reads and checks `<V>.pem`, `<V>.key`, `ca.pem`, `crl.pem`: credentials.ts); or give `credentials`. */
   pkiDir?: string;
   credentials?: VehicleCredentials;
   /** `mqtts://host:port`. */
@@ -69,27 +63,6 @@ export interface SimulatedVehicle {
   readonly specs: readonly SimEcuSpec[];
   /** Stops the gateway (gracefully, or `abrupt` like a power loss), then the ECUs; their state stays on disk. */
   close(options?: { abrupt?: boolean }): Promise<void>;
-}
-
-/**
- * Reads the vehicle's certificate, key, CA and CRL from an `ota pki` directory. Throws
- * `SIM_NO_CERTIFICATE` naming the `ota pki issue` command to run when the vehicle has none.
- */
-export function loadVehicleCredentials(pkiDir: string, vehicleId: string): VehicleCredentials {
-  const cert = join(pkiDir, `${vehicleId}.pem`);
-  const key = join(pkiDir, `${vehicleId}.key`);
-  const ca = join(pkiDir, 'ca.pem');
-  if (!existsSync(ca)) throw new OtaError('SIM_NO_PKI', `no fleet CA in ${pkiDir} (run: ota pki init --dir ${pkiDir})`);
-  if (!existsSync(cert) || !existsSync(key)) {
-    throw new OtaError('SIM_NO_CERTIFICATE', `no certificate for vehicle '${vehicleId}' in ${pkiDir} (run: ota pki issue --dir ${pkiDir} --role vehicle --name ${vehicleId})`);
-  }
-  const crl = join(pkiDir, 'crl.pem');
-  return {
-    certPem: readFileSync(cert, 'utf8'),
-    keyPem: readFileSync(key, 'utf8'),
-    caPem: readFileSync(ca, 'utf8'),
-    ...(existsSync(crl) ? { crlPem: readFileSync(crl, 'utf8') } : {}),
-  };
 }
 
 /**
@@ -175,7 +148,7 @@ export async function startSimulatedVehicle(options: SimulatedVehicleOptions): P
     for (const n of nodes) n.close();
     await Promise.all(gatewayEcus.map((g) => g.uds.close().catch(() => undefined)));
     await closeEntities();
-    throw e;
+    throw ecuFileFault(e, vehicleId);
   }
   const gateway = createGateway({
     dataDir: join(options.dataDir, 'vehicles', vehicleId, 'gateway'),

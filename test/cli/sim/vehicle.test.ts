@@ -2,9 +2,9 @@
 // answering diagnostics through a real TLS broker and a scripted manager; PKI made with `ota pki` code.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startSimulatedVehicle, loadVehicleCredentials } from '../../../src/cli/sim/vehicle.js';
+import { startSimulatedVehicle, loadVehicleCredentials, VehicleFileError } from '../../../src/cli/sim/vehicle.js';
 import { parseEcuSpec, ecuAddress } from '../../../src/cli/sim/ecu-spec.js';
 import { FACTORY_APP_VERSION } from '../../../src/cli/sim/factory.js';
 import { startDoipServer } from '../../../src/ecu/links/doip-server.js';
@@ -62,6 +62,54 @@ describe('startSimulatedVehicle', () => {
 
   it('says which `ota pki issue` to run when the vehicle has no certificate', () => {
     assert.throws(() => loadVehicleCredentials(pki, 'NO-SUCH-V'), (e: unknown) => isOtaError(e) && e.code === 'SIM_NO_CERTIFICATE' && e.message.includes(`ota pki issue --dir ${pki} --role vehicle --name NO-SUCH-V`));
+  });
+
+  describe('a damaged file of the vehicle: a VehicleFileError naming the vehicle and the path, with what to do', () => {
+    // Each case damages one file in a copy of the PKI (or the ECU state), then restores nothing: copies are thrown away.
+    function copyPki(): string {
+      const copy = mkdtempSync(join(dir, 'pki-copy-'));
+      cpSync(pki, copy, { recursive: true });
+      return copy;
+    }
+    const named = (code: string, path: string) => (e: unknown) =>
+      e instanceof VehicleFileError && e.code === code && e.vehicleId === V && e.path === path && e.remedy.length > 0;
+
+    for (const [what, file, content, code] of [
+      ['an empty key', `${V}.key`, '', 'SIM_BAD_KEY'],
+      ['a garbage key', `${V}.key`, 'garbage\n', 'SIM_BAD_KEY'],
+      ['a garbage certificate', `${V}.pem`, 'garbage\n', 'SIM_BAD_CERTIFICATE'],
+    ] as const) {
+      it(`${what}: ${code}`, () => {
+        const copy = copyPki();
+        writeFileSync(join(copy, file), content);
+        assert.throws(() => loadVehicleCredentials(copy, V), named(code, join(copy, file)));
+      });
+    }
+
+    it('the key of another certificate: SIM_BAD_KEY', () => {
+      const copy = copyPki();
+      cpSync(join(copy, 'manager.key'), join(copy, `${V}.key`));
+      assert.throws(() => loadVehicleCredentials(copy, V), named('SIM_BAD_KEY', join(copy, `${V}.key`)));
+    });
+
+    it('a missing crl.pem: SIM_NO_CRL (fails closed: no CRL, no start)', () => {
+      const copy = copyPki();
+      rmSync(join(copy, 'crl.pem'));
+      assert.throws(() => loadVehicleCredentials(copy, V), named('SIM_NO_CRL', join(copy, 'crl.pem')));
+    });
+
+    it('a truncated flash.bin or a garbage state.json of one ECU: its ECU code, naming the file', async () => {
+      const data = mkdtempSync(join(dir, 'data-'));
+      await (await startSimulatedVehicle({ vehicleId: V, pkiDir: pki, brokerUrl: broker.url, dataDir: data })).close();
+      const ecus = join(data, 'vehicles', V, 'ecus');
+      const flash = join(ecus, 'engine', 'flash.bin');
+      truncateSync(flash, 1000);
+      await assert.rejects(startSimulatedVehicle({ vehicleId: V, pkiDir: pki, brokerUrl: broker.url, dataDir: data }), named('FLASH_STATE_CORRUPT', flash));
+      rmSync(join(ecus, 'engine'), { recursive: true }); // the remedy: the ECU starts again from the factory
+      const state = join(ecus, 'body', 'state.json');
+      writeFileSync(state, 'garbage');
+      await assert.rejects(startSimulatedVehicle({ vehicleId: V, pkiDir: pki, brokerUrl: broker.url, dataDir: data }), named('ECU_STATE_CORRUPT', state));
+    });
   });
 
   it('boots two factory-programmed virtual ECUs on CAN and answers diagnostics through the broker', async () => {
