@@ -77,7 +77,12 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const sweepMs = opts.sweepMs ?? 60_000;
 
   const { trust, certPem, keyPem } = await loadMaterial(opts, log);
-  const initial = await trust.current();
+  // Without a usable CRL (directoryTrust logged it) the broker still starts, on the CA alone, and refuses
+  // every client in admit() until a valid crl.pem is in place: fail closed, at start as after.
+  const initial = await trust.current().catch((err: unknown) => {
+    if (trust.anchor !== undefined && err instanceof BrokerError && err.code === 'BROKER_TRUST_UNAVAILABLE') return trust.anchor;
+    throw err;
+  });
   // Refuse to serve a certificate clients will reject (expired, revoked, not a broker's).
   await verifyCertificate(certPem, initial.store, { role: 'broker' });
 
@@ -259,7 +264,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 async function loadMaterial(
   opts: BrokerTls,
   log: (line: string) => void,
-): Promise<{ trust: TrustSource; certPem: string; keyPem: string }> {
+): Promise<{ trust: TrustSource & { anchor?: TrustSnapshot }; certPem: string; keyPem: string }> {
   if ('pkiDir' in opts) {
     const { certPem, keyPem } = await loadIssued(opts.pkiDir, 'broker');
     return { trust: await directoryTrust(opts.pkiDir, log), certPem, keyPem };

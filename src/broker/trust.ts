@@ -47,34 +47,33 @@ export async function staticTrust(caPem: string, crlPem?: string): Promise<Trust
 
 /**
  * A trust source over a PKI directory: `ca.pem` read once, `crl.pem` re-read when it changes (checked
- * on every `current()` and prompted by a directory watcher). A CRL that disappears after the broker
- * started with one is an error, not an amnesty.
+ * on every `current()` and prompted by a directory watcher). A CRL that is missing — at start or later —
+ * or unusable is an error, not an amnesty: every client is refused until a valid one is in place.
+ * `anchor` is the CA alone, for the TLS context while there is no usable CRL (admission still refuses).
  */
-export async function directoryTrust(dir: string, log: (line: string) => void = () => undefined): Promise<TrustSource> {
+export async function directoryTrust(dir: string, log: (line: string) => void = () => undefined): Promise<TrustSource & { anchor: TrustSnapshot }> {
   const crlPath = join(dir, 'crl.pem');
   const caPem = await readPem(join(dir, 'ca.pem'));
-  let signature = await fileSignature(crlPath);
-  const initialCrl = signature === MISSING ? undefined : await readPem(crlPath);
-  const hadCrl = initialCrl !== undefined;
-  let state: { ok: true; snapshot: TrustSnapshot } | { ok: false; error: BrokerError } = {
-    ok: true,
-    snapshot: await build(caPem, initialCrl),
-  };
+  const anchor = await build(caPem, undefined);
+  let signature = UNREAD;
+  let state: { ok: true; snapshot: TrustSnapshot } | { ok: false; error: BrokerError } = { ok: true, snapshot: anchor };
   let reloading: Promise<void> | undefined;
   const listeners: ((s: TrustSnapshot) => void)[] = [];
 
   async function reload(sig: string): Promise<void> {
     try {
-      if (sig === MISSING && hadCrl) throw new BrokerError('BROKER_TRUST_UNAVAILABLE', `${crlPath} disappeared`);
-      const snapshot = await build(caPem, sig === MISSING ? undefined : await readPem(crlPath));
+      if (sig === MISSING) throw new BrokerError('BROKER_TRUST_UNAVAILABLE', `${crlPath} is missing`);
+      const snapshot = await build(caPem, await readPem(crlPath));
+      const first = signature === UNREAD;
       state = { ok: true, snapshot };
       signature = sig;
+      if (first) return;
       log(`broker: trust store reloaded (${snapshot.store.revoked.size} revoked)`);
       for (const l of listeners) l(snapshot);
     } catch (err) {
       const error =
         err instanceof BrokerError ? err : new BrokerError('BROKER_TRUST_UNAVAILABLE', `${crlPath} cannot be used`, { cause: err });
-      if (state.ok) log(`broker: ${error.code}: ${error.message}; refusing every client until it is fixed`);
+      if (state.ok) log(`broker: ${error.code}: ${error.message}; refusing every client until it is fixed (ota pki crl --dir ${dir} rewrites it)`);
       state = { ok: false, error };
       signature = sig;
     }
@@ -92,6 +91,8 @@ export async function directoryTrust(dir: string, log: (line: string) => void = 
     return state.snapshot;
   }
 
+  await current().catch(() => undefined); // the first read: logs and fails closed when the CRL is missing or bad
+
   let watcher: FSWatcher | undefined;
   try {
     // The CRL is replaced by rename, so watch the directory; the stat check in current() decides.
@@ -104,6 +105,7 @@ export async function directoryTrust(dir: string, log: (line: string) => void = 
   }
 
   return {
+    anchor,
     current,
     setCrl: () => Promise.reject(new BrokerError('BROKER_BAD_OPTION', `the CRL of a directory-backed broker is ${crlPath}`)),
     onChange: (l) => void listeners.push(l),
@@ -112,6 +114,7 @@ export async function directoryTrust(dir: string, log: (line: string) => void = 
 }
 
 const MISSING = 'missing';
+const UNREAD = 'unread';
 
 async function fileSignature(path: string): Promise<string> {
   try {

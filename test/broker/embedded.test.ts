@@ -178,6 +178,37 @@ describe('startBroker', () => {
     });
   });
 
+  describe('crl.pem missing at start (pkiDir)', () => {
+    it('fails closed as after start: a revoked vehicle and every other client get CONNACK 3 (BROKER_TRUST_UNAVAILABLE), one log line names the file; a restored CRL admits clients again', async () => {
+      const pki = await makePki();
+      const lines: string[] = [];
+      let broker: Broker | undefined;
+      try {
+        await revoke(pki.dir, 'VIN0002');
+        const crlPath = join(pki.dir, 'crl.pem');
+        const good = await readFile(crlPath, 'utf8');
+        await rm(crlPath);
+        broker = await startBroker({ pkiDir: pki.dir, port: 0, log: (l) => lines.push(l) });
+        assert.equal((await connectFails(broker.url, pki, { name: 'VIN0002' })).code, 3, 'the revoked vehicle is not admitted');
+        assert.equal((await connectFails(broker.url, pki, { name: 'VIN0001' })).code, 3, 'nobody is, without a CRL');
+        assert.equal(broker.stats.refused.connections.BROKER_TRUST_UNAVAILABLE, 2);
+        assert.equal(broker.stats.accepted.connections, 0);
+        const named = lines.filter((l) => !l.startsWith('broker: refused') && l.includes('BROKER_TRUST_UNAVAILABLE') && l.includes(crlPath));
+        assert.equal(named.length, 1, lines.join('\n'));
+        await writeFile(`${crlPath}.tmp`, good);
+        await rename(`${crlPath}.tmp`, crlPath);
+        const vehicle = await connect(broker.url, pki, { name: 'VIN0001' });
+        assert.equal(vehicle.connected, true);
+        await vehicle.endAsync(true);
+        await connectFails(broker.url, pki, { name: 'VIN0002' });
+        assert.equal(broker.stats.accepted.connections, 1);
+      } finally {
+        await broker?.close();
+        await pki.cleanup();
+      }
+    });
+  });
+
   describe('with PEM material instead of a directory', () => {
     let pki: TestPki;
     before(async () => (pki = await makePki()));
