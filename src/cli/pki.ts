@@ -1,10 +1,10 @@
 /**
- * `ota pki init|issue|revoke|list --dir <dir>`: the fleet CA and the certificates of brokers, managers,
+ * `ota pki init|issue|revoke|crl|list --dir <dir>`: the fleet CA and the certificates of brokers, managers,
  * vehicles and release keys (ARCHITECTURE.md §2.1). The directory layout is in src/security/pki/store.ts.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ROLES, type Role } from '../security/pki/roles.js';
-import { DEFAULT_CA_NAME, initPki, issueToDir, listPki, revoke } from '../security/pki/store.js';
+import { DEFAULT_CA_NAME, initPki, issueToDir, listPki, revoke, rewriteCrl } from '../security/pki/store.js';
 
 /** Where a command writes its report (stdout by default; tests capture it). */
 export interface CliIo {
@@ -55,6 +55,16 @@ export function registerPki(program: Command, io: CliIo = processIo): void {
     .action(async (opts: { dir: string; name: string }) => {
       const entry = await revoke(opts.dir, opts.name);
       io.out(`revoked ${entry.role} certificate '${entry.name}' (serial ${entry.serial}); ${opts.dir}/crl.pem updated\n`);
+    });
+
+  pki
+    .command('crl')
+    .description('write crl.pem again from the index (every revoked certificate): restores a lost or damaged CRL')
+    .requiredOption('--dir <dir>', 'PKI directory')
+    .action(async (opts: { dir: string }) => {
+      const index = await rewriteCrl(opts.dir);
+      const revoked = index.certificates.filter((c) => c.revoked).length;
+      io.out(`wrote ${opts.dir}/crl.pem (CRL number ${index.crlNumber}, ${revoked} revoked)\n`);
     });
 
   pki

@@ -94,7 +94,8 @@ async function loadIdentity(pkiDir: string, name: string): Promise<{ ca: string;
     const trust = await loadTrustStore(pkiDir);
     return { ca: trust.caPem, certPem, keyPem, trust };
   } catch (e) {
-    throw new ManagerError('MGR_CONFIG', `cannot load the manager certificate '${name}' and CA from ${pkiDir} (run ota pki init / issue --role manager --name ${name})`, { cause: e });
+    const why = e instanceof Error ? `: ${e.message}` : '';
+    throw new ManagerError('MGR_CONFIG', `cannot load the manager certificate '${name}', CA and CRL from ${pkiDir}${why} (run ota pki init / issue --role manager --name ${name})`, { cause: e });
   }
 }
 

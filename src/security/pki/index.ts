@@ -10,5 +10,5 @@ export {
   type TrustStore,
   type VerifiedIdentity,
 } from './verify.js';
-export { DEFAULT_CA_NAME, initPki, issueToDir, listPki, loadIssued, loadTrustStore, revoke, type PkiEntry, type PkiIndex } from './store.js';
+export { DEFAULT_CA_NAME, initPki, issueToDir, listPki, loadIssued, loadTrustStore, revoke, rewriteCrl, type PkiEntry, type PkiIndex } from './store.js';
 export { x509 } from './x509.js';

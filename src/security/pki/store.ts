@@ -120,16 +120,34 @@ export async function revoke(dir: string, name: string, opts: { now?: Date } = {
   return current;
 }
 
+/**
+ * Write `crl.pem` again from the index (every certificate it lists as revoked, a new CRL number): how a
+ * lost or damaged CRL is restored on the machine that holds the CA key.
+ */
+export async function rewriteCrl(dir: string, opts: { now?: Date } = {}): Promise<PkiIndex> {
+  const ca = await loadCa(dir);
+  const index = await readIndex(dir);
+  await writeCrl(dir, ca, index, opts.now);
+  await writeIndex(dir, index);
+  return index;
+}
+
 /** The index of `dir`: the CA and every certificate issued, with expiry and revocation. */
 export async function listPki(dir: string): Promise<PkiIndex> {
   return readIndex(dir);
 }
 
-/** The trust store of `dir`: `ca.pem` and, when present, `crl.pem` (whose CA signature is checked). */
+/**
+ * The trust store of `dir`: `ca.pem` and `crl.pem` (whose CA signature is checked). A missing CRL is
+ * PKI_NOT_FOUND, not an empty list: a verifier without it would accept revoked certificates (fail closed).
+ */
 export async function loadTrustStore(dir: string): Promise<TrustStore> {
   const caPem = await readText(join(dir, 'ca.pem'));
   const crlPath = join(dir, 'crl.pem');
-  return trustStoreFromPem(caPem, (await exists(crlPath)) ? await readText(crlPath) : undefined);
+  if (!(await exists(crlPath))) {
+    throw new PkiError('PKI_NOT_FOUND', `${crlPath} is missing: restore the fleet CRL, or rewrite it from the index (ota pki crl --dir ${dir})`);
+  }
+  return trustStoreFromPem(caPem, await readText(crlPath));
 }
 
 /** The certificate and key named `name` in `dir` (`ca` for the CA itself). */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { createCrl } from '../../../src/security/pki/ca.js';
-import { initPki, issueToDir, listPki, loadIssued, loadTrustStore, revoke } from '../../../src/security/pki/store.js';
+import { initPki, issueToDir, listPki, loadIssued, loadTrustStore, revoke, rewriteCrl } from '../../../src/security/pki/store.js';
 import { verifyCertificate } from '../../../src/security/pki/verify.js';
 import { makeFleet, tempDir } from './fixtures.js';
 
@@ -89,6 +89,22 @@ describe('PKI directory', () => {
     });
   });
 
+  describe('rewriteCrl', () => {
+    it('writes crl.pem again from the index: the revoked stay revoked, with a new CRL number', async () => {
+      await initPki(dir);
+      await issueToDir(dir, { role: 'vehicle', name: 'VIN0001' });
+      await issueToDir(dir, { role: 'vehicle', name: 'VIN0002' });
+      const entry = await revoke(dir, 'VIN0001');
+      await rm(join(dir, 'crl.pem'));
+      const index = await rewriteCrl(dir);
+      assert.equal(index.crlNumber, 3);
+      const trust = await loadTrustStore(dir);
+      assert.deepEqual([...trust.revoked], [entry.serial]);
+      await rejects(verifyCertificate((await loadIssued(dir, 'VIN0001')).certPem, trust, { role: 'vehicle' }), 'PKI_REVOKED');
+      await verifyCertificate((await loadIssued(dir, 'VIN0002')).certPem, trust, { role: 'vehicle' });
+    });
+  });
+
   describe('revoke', () => {
     beforeEach(async () => {
       await initPki(dir);
@@ -118,6 +134,11 @@ describe('PKI directory', () => {
       const other = await makeFleet('Intruder CA');
       await writeFile(join(dir, 'crl.pem'), await createCrl(other.ca, [], { crlNumber: 9 }));
       await rejects(loadTrustStore(dir), 'PKI_UNTRUSTED');
+    });
+    it('refuses a missing crl.pem with PKI_NOT_FOUND (fails closed: no CRL is not an empty CRL)', async () => {
+      await initPki(dir);
+      await rm(join(dir, 'crl.pem'));
+      await rejects(loadTrustStore(dir), 'PKI_NOT_FOUND');
     });
     it('refuses a missing ca.pem with PKI_NOT_FOUND', async () => {
       await rejects(loadTrustStore(dir), 'PKI_NOT_FOUND');
