@@ -8,16 +8,16 @@
  * error (UP_PORT_IN_USE) naming the option to change; port 0 picks a free port, and the ports actually
  * bound are printed and written to `<data>/manager.json`.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { startBroker, type Broker } from '../broker/index.js';
 import { createManager, DEFAULT_API_HOST, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
-import { OtaError } from '../protocol/errors.js';
+import { isOtaError, OtaError } from '../protocol/errors.js';
 import { SUITE_IDS, type SuiteName } from '../security/channel/index.js';
 import { parseBrokerUrl, parsePort } from './manager.js';
 import { processIo, type CliIo } from './pki.js';
-import { startSimulatedVehicle, type SimulatedVehicle } from './sim/vehicle.js';
+import { startSimulatedVehicle, VehicleFileError, type SimulatedVehicle } from './sim/vehicle.js';
 import { ensureFleet, ensurePki, MAX_VEHICLES } from './up/setup.js';
 import { readRunningManager, waitForFleet } from './up/wait.js';
 
@@ -73,6 +73,13 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
     return;
   }
 
+  // Fail closed: without the CRL every part would admit revoked certificates (the broker refuses every
+  // client while crl.pem is missing; say so now rather than time out waiting for the manager).
+  const crlPath = join(pkiDir, 'crl.pem');
+  if (!existsSync(crlPath)) {
+    throw new OtaError('UP_NO_CRL', `${crlPath} is missing: nothing starts without the fleet CRL, or revoked vehicles would connect. Restore it, or rewrite it from the PKI index: ota pki crl --dir ${pkiDir}`);
+  }
+
   let broker: Broker | undefined;
   let manager: Manager | undefined;
   const vehicles: SimulatedVehicle[] = [];
@@ -94,17 +101,35 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
     });
     await manager.waitForBroker(15_000);
     const log = { info: (m: string) => (opts.verbose ? err.out(`${m}\n`) : undefined), warn: (m: string) => err.out(`warning: ${m}\n`) };
+    // One vehicle that cannot start (a damaged key, certificate, flash or state file) is reported and left
+    // offline; the others run (docs/operations.md, "Faults: one bad vehicle").
+    const notStarted: string[] = [];
     for (const vehicleId of ids) {
       if (signal.aborted) break;
-      vehicles.push(await startSimulatedVehicle({ vehicleId, pkiDir, brokerUrl, dataDir, log, gateway: { suites: [opts.suite] } }));
+      try {
+        vehicles.push(await startSimulatedVehicle({ vehicleId, pkiDir, brokerUrl, dataDir, log, gateway: { suites: [opts.suite] } }));
+      } catch (e) {
+        notStarted.push(vehicleId);
+        err.out(vehicleFaultLine(vehicleId, e));
+      }
     }
-    const fleet = await waitForFleet(manager, ids, opts.readyTimeoutMs ?? 20_000, signal);
-    io.out(banner({ dataDir, explicitData: opts.data !== undefined, broker, brokerUrl, manager, ids, fleet }));
+    const started = ids.filter((id) => !notStarted.includes(id));
+    const fleet = await waitForFleet(manager, started, opts.readyTimeoutMs ?? 20_000, signal);
+    io.out(banner({ dataDir, explicitData: opts.data !== undefined, broker, brokerUrl, manager, ids, fleet, notStarted }));
     if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   } finally {
     await stopAll(vehicles, manager, broker);
   }
   io.out('stopped\n');
+}
+
+/** The one line `ota up` prints for a vehicle it could not start: vehicle, file, problem, what to do. */
+export function vehicleFaultLine(vehicleId: string, e: unknown): string {
+  if (e instanceof VehicleFileError) {
+    return `vehicle ${vehicleId} not started (${e.code}): ${e.path}: ${e.problem}. To fix: ${e.remedy}, then restart ota up. It stays offline; the other vehicles run.\n`;
+  }
+  const what = isOtaError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+  return `vehicle ${vehicleId} not started (${what}). It stays offline; the other vehicles run.\n`;
 }
 
 function banner(b: {
@@ -115,6 +140,7 @@ function banner(b: {
   manager: Manager;
   ids: readonly string[];
   fleet: Awaited<ReturnType<typeof waitForFleet>>;
+  notStarted: readonly string[];
 }): string {
   const data = b.explicitData ? ` --data ${b.dataDir}` : '';
   const first = b.ids[0];
@@ -127,6 +153,7 @@ function banner(b: {
     `  vehicles  ${b.ids.length} simulated (ECU state in ${join(b.dataDir, 'vehicles')})`,
     ...b.fleet.lines.map((l) => `    ${l}`),
   ];
+  if (b.notStarted.length > 0) lines.push(`  not started: ${b.notStarted.join(', ')} (a damaged file: see the 'vehicle … not started' line on stderr; fix it and restart)`);
   if (b.fleet.missing.length > 0) lines.push(`  not yet connected: ${b.fleet.missing.join(', ')} (they keep trying; see \`ota fleet${data}\`)`);
   lines.push('', 'Next:', `  ota fleet${data}`);
   if (first !== undefined) lines.push(`  ota diag ${first} read-dtc${data}`, `  ota shell ${first}${data}`);

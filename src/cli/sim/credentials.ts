@@ -28,6 +28,8 @@ export interface VehicleCredentials {
 export class VehicleFileError extends OtaError {
   readonly vehicleId: string;
   readonly path: string;
+  /** What is wrong with the file. */
+  readonly problem: string;
   /** What to do about it, one sentence. */
   readonly remedy: string;
 
@@ -35,6 +37,7 @@ export class VehicleFileError extends OtaError {
     super(code, `vehicle ${vehicleId}: ${path}: ${problem}; ${remedy}`, options);
     this.vehicleId = vehicleId;
     this.path = path;
+    this.problem = problem;
     this.remedy = remedy;
   }
 }
