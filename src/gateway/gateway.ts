@@ -210,6 +210,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         disconnected: (reason) => this.onDisconnected(reason),
         message: (t, payload) => this.onMessage(t, payload),
         note: (m) => this.log.info(`${this.vehicleId}: ${m}`),
+        cannotConnect: (reason, attempts) =>
+          this.log.warn(`${this.vehicleId}: cannot connect to the broker ${options.brokerUrl}: ${reason} (${attempts} attempts in a row; still retrying)`),
       },
     );
   }

@@ -37,7 +37,15 @@ export interface MqttLinkHooks {
   disconnected(reason: string): void;
   message(topic: string, payload: Uint8Array): void;
   note(message: string): void;
+  /**
+   * `CANNOT_CONNECT_AFTER` attempts in a row failed for the same reason (a refused certificate, no broker):
+   * called once per such streak, so the operator learns why instead of a silent retry loop.
+   */
+  cannotConnect?(reason: string, attempts: number): void;
 }
+
+/** Failed attempts in a row, for one reason, before `cannotConnect` is called. */
+export const CANNOT_CONNECT_AFTER = 3;
 
 export interface MqttLinkStats {
   connectAttempts: number;
@@ -49,6 +57,8 @@ export class MqttLink {
   private client: MqttClient | undefined;
   private up = false;
   private failures = 0;
+  /** The current streak of failed attempts with one reason. */
+  private streak = { reason: '', count: 0 };
   private timer: TimerHandle | undefined;
   private closing = false;
   readonly stats: MqttLinkStats = { connectAttempts: 0, connects: 0, disconnects: 0 };
@@ -104,6 +114,7 @@ export class MqttLink {
         if (err) this.hooks.note(`subscribe failed: ${err.message}`);
         else if (refused.length > 0) this.hooks.note(`the broker refused the subscription to ${refused.join(', ')}`);
         this.failures = 0;
+        this.streak = { reason: '', count: 0 };
         this.up = true;
         this.stats.connects++;
         this.hooks.connected();
@@ -128,6 +139,10 @@ export class MqttLink {
       this.hooks.disconnected(reason);
     }
     if (this.closing) return;
+    if (!wasUp) {
+      this.streak = this.streak.reason === reason ? { reason, count: this.streak.count + 1 } : { reason, count: 1 };
+      if (this.streak.count === CANNOT_CONNECT_AFTER) this.hooks.cannotConnect?.(reason, this.streak.count);
+    }
     const delay = backoffDelay(this.opts.backoff, this.failures++, this.opts.random);
     this.hooks.note(`${wasUp ? 'connection lost' : 'connect failed'} (${reason}); retrying in ${delay} ms`);
     this.timer = this.opts.clock.setTimeout(() => this.attempt(), delay);

@@ -2,7 +2,9 @@
 // channel and message modules; ECUs are small UDS servers behind in-process links.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway/index.js';
+import { CANNOT_CONNECT_AFTER } from '../../src/gateway/mqtt-link.js';
 import type { AnnounceMessage, ControlMessage, DiagResponseMessage } from '../../src/protocol/ota/messages.js';
 import { encodeControl } from '../../src/protocol/ota/messages.js';
 import { fakeEcu, fleetFixture, HandlerLink, ScriptedManager, TestBroker, until, type Fleet } from './harness.js';
@@ -120,6 +122,21 @@ describe('gateway', () => {
         assert.equal(broker.published.length, connects, 'nothing was sent');
       });
     }
+  });
+
+  describe('when it cannot connect', () => {
+    it('says why once per streak of failed attempts (the reason and the broker), instead of retrying silently', async () => {
+      const closed = createServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.1', () => r()));
+      const port = (closed.address() as AddressInfo).port;
+      await new Promise<void>((r) => closed.close(() => r()));
+      const warnings: string[] = [];
+      const g = await startGateway({ brokerUrl: `mqtts://127.0.0.1:${port}`, log: { info: () => undefined, warn: (m) => void warnings.push(m) } });
+      await until(() => g.stats.connectAttempts >= 2 * CANNOT_CONNECT_AFTER, 10_000, 'six failed attempts');
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.ok(warnings[0]?.includes(`mqtts://127.0.0.1:${port}`) && warnings[0].includes('ECONNREFUSED'), warnings[0]);
+      assert.equal(g.connected, false);
+    });
   });
 
   describe('diag.request', () => {
