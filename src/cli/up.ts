@@ -153,7 +153,7 @@ function banner(b: {
     `  vehicles  ${b.ids.length} simulated (ECU state in ${join(b.dataDir, 'vehicles')})`,
     ...b.fleet.lines.map((l) => `    ${l}`),
   ];
-  if (b.notStarted.length > 0) lines.push(`  not started: ${b.notStarted.join(', ')} (a damaged file: see the 'vehicle … not started' line on stderr; fix it and restart)`);
+  if (b.notStarted.length > 0) lines.push(`  not started: ${b.notStarted.join(', ')} (see the 'vehicle … not started' line on stderr; fix that and restart)`);
   if (b.fleet.missing.length > 0) lines.push(`  not yet connected: ${b.fleet.missing.join(', ')} (they keep trying; see \`ota fleet${data}\`)`);
   lines.push('', 'Next:', `  ota fleet${data}`);
   if (first !== undefined) lines.push(`  ota diag ${first} read-dtc${data}`, `  ota shell ${first}${data}`);
