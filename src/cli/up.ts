@@ -143,7 +143,7 @@ function banner(b: {
   notStarted: readonly string[];
 }): string {
   const data = b.explicitData ? ` --data ${b.dataDir}` : '';
-  const first = b.ids[0];
+  const first = b.ids.find((id) => !b.notStarted.includes(id));
   const lines = [
     '',
     `OTA Service Manager is up — data ${b.dataDir}`,
