@@ -1,7 +1,7 @@
 /** `ota manager` as a real process: starts, serves, finds the broker, stops cleanly on SIGTERM. */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Broker } from '../../src/broker/index.js';
 import { parseBrokerUrl, parsePort } from '../../src/cli/manager.js';
@@ -62,6 +62,28 @@ describe('ota manager', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     assert.equal(code, 1);
     assert.match(err, /MGR_CONFIG/);
+  });
+
+  it('fails closed with MGR_CONFIG naming crl.pem when the CRL is missing (never an empty revocation list)', async () => {
+    const bare = await makeDataDir();
+    try {
+      const crl = join(bare.pkiDir, 'crl.pem');
+      await rm(crl);
+      const child = spawnOta(['manager', '--data', bare.dataDir, '--broker', broker.url, '--port', '0']);
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.on('exit', (c) => {
+          clearTimeout(timer);
+          resolve(c);
+        });
+      });
+      assert.equal(code, 1, err);
+      assert.ok(err.startsWith('error MGR_CONFIG: ') && err.includes(`${crl} is missing`), err);
+    } finally {
+      await bare.cleanup();
+    }
   });
 
   it('validates --port and --broker', () => {
