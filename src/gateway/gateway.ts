@@ -39,11 +39,11 @@ import type { UpdateStatusMessage } from '../protocol/ota/update-messages.js';
 export interface GatewayOptions {
   /** The vehicle id: MQTT client id, topic level, and the CN of `certPem`. */
   vehicleId: string;
-  /** The vehicle certificate and its PKCS#8 key (ECDSA P-256), the fleet CA, and optionally its CRL. */
+  /** The vehicle certificate and its PKCS#8 key (ECDSA P-256), the fleet CA and its CRL (required: no CRL, no start). */
   certPem: string;
   keyPem: string;
   caPem: string;
-  crlPem?: string;
+  crlPem: string;
   /** `mqtts://host:port`. */
   brokerUrl: string;
   /** The ECUs behind this gateway (with their SecurityAccess secrets, to flash them); the gateway owns (and closes) their links. */
@@ -197,7 +197,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         certPem: options.certPem,
         keyPem: options.keyPem,
         caPem: options.caPem,
-        ...(options.crlPem === undefined ? {} : { crlPem: options.crlPem }),
+        crlPem: options.crlPem,
         will: { topic: topic('status'), payload: 'offline' },
         subscriptions: [topic('down/hs'), topic('down/rec')],
         keepaliveSec: options.mqttKeepaliveSec ?? GATEWAY_DEFAULTS.mqttKeepaliveSec,
@@ -221,6 +221,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.started || this.closed) throw new OtaError(GW_CODES.config, 'start() may be called once, before close()');
     this.started = true;
     checkIdentity(this.vehicleId, this.opts.certPem, this.opts.keyPem);
+    // Fail closed: without the CRL a revoked manager or broker certificate would be accepted.
+    if (typeof this.opts.crlPem !== 'string') throw new OtaError(GW_CODES.config, 'no CRL of the fleet CA (crlPem): the gateway does not start without one');
     const trust = await trustStoreFromPem(this.opts.caPem, this.opts.crlPem);
     this.session = new GatewaySession(
       {

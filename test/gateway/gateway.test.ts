@@ -106,13 +106,14 @@ describe('gateway', () => {
     });
   });
 
-  describe('its own certificate and key', () => {
+  describe('its own certificate and key, and the CRL', () => {
     // An empty key made TLS go out without a client certificate: the broker refused every retry, silently.
     const cases: Array<[string, () => Partial<GatewayOptions>]> = [
       ['an empty key', () => ({ keyPem: '' })],
       ['a garbage key', () => ({ keyPem: 'garbage\n' })],
       ['the key of another certificate', () => ({ keyPem: f.manager.keyPem })],
       ['a garbage certificate', () => ({ certPem: 'garbage\n' })],
+      ['no CRL (fails closed)', () => ({ crlPem: undefined as unknown as string })],
     ];
     for (const [what, extra] of cases) {
       it(`refuses to start with ${what}: GW_CONFIG, and never connects`, async () => {

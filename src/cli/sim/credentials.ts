@@ -21,7 +21,7 @@ export interface VehicleCredentials {
   certPem: string;
   keyPem: string;
   caPem: string;
-  crlPem?: string;
+  crlPem: string;
 }
 
 /** One file of one simulated vehicle that keeps it from starting: which, why, and what the operator does. */
