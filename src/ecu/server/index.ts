@@ -24,6 +24,7 @@ export {
   DEFAULT_DISTANCE_WARNING_MM,
   DEFAULT_REPAIR_SHOP_CODE,
   DID_TABLE,
+  ECU_DID_LENGTHS,
   supplyVoltageMv,
   ultrasonicDistanceMm,
   type DidDefinition,

@@ -16,9 +16,9 @@
  * the blocks are programmed in the background, one after another in order, through `TimedFlash` (so the
  * physical timing still applies). A block arriving while every buffer is taken waits (its response is
  * delayed) until the oldest is programmed. A background failure is reported (NRC 0x72, transfer aborted)
- * by the next TransferData or RequestTransferExit; 0x37, 0x0202 and 0xFF01 answer only once everything is
- * programmed. A reset loses the buffers: the block being programmed stops at the next slice, the others
- * are never written (a power loss).
+ * by the next TransferData or RequestTransferExit; 0x37 and every routine (0xFF00, 0x0202, 0xFF01) run only
+ * once everything queued is programmed, so an erase never runs under blocks still buffered. A reset loses the
+ * buffers: the block being programmed stops at the next slice, the others are never written (a power loss).
  */
 import { createHash } from 'node:crypto';
 import { OtaError } from '../../protocol/errors.js';
@@ -131,6 +131,10 @@ export class Programming {
     if (this.download !== null) throw refuse(NRC.conditionsNotCorrect, 'eraseMemory while a download is active');
     let pages: number[];
     const generation = this.generation;
+    // Blocks answered `76` before an abort (0x71, 0x72) may still be queued for programming: erase only
+    // behind them, or they would land in the freshly erased range (conformance finding, issue 9 §5).
+    await this.settled();
+    if (generation !== this.generation) return Uint8Array.of(ROUTINE_STATUS_OK); // reset meanwhile: nobody is told
     try {
       pages = await this.timedFlash.eraseRange(target.start, target.end - target.start);
     } catch (e) {

@@ -1,0 +1,68 @@
+// Findings of a third-party conformance run of the virtual ECU (python-udsoncan + python-doipclient) and
+// of `ota decode`, issue 9 §5: each case replays the finding against the real code and names it.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { toHex } from '../../src/protocol/hex.js';
+import { runOta } from '../helpers/ota-cli.js';
+import { APP_START, Harness, bytes, cat, range44 } from '../ecu/server/helpers.js';
+
+const BLOCK = 0x800;
+
+/** Image bytes without 0xFF (so programmed cells never read erased). */
+function image(length: number): Uint8Array {
+  return Uint8Array.from({ length }, (_, i) => (i * 31 + 7) % 255);
+}
+
+/** Hands `request` to the ECU; the responses come back with the (fake) time they were sent. */
+function start(h: Harness, request: string | Uint8Array): { heard: string[]; done: Promise<void> } {
+  const heard: string[] = [];
+  const done = h.ecu.handler.handle(bytes(request), (r) => heard.push(toHex(r)), { functional: false });
+  return { heard, done };
+}
+
+describe('conformance finding: physical timing of erase after an aborted transfer', () => {
+  it('issue 9 §5: 31 01 FF00 after 7F 36 71 waits for the blocks still buffered, so the range is blank and the next 34 is accepted (not 7F 34 70)', async () => {
+    const size = 2 * BLOCK;
+    const data = image(2 * BLOCK + 1);
+    const h = new Harness({ timing: true });
+    await h.programmingUnlocked();
+    assert.equal((await h.send(cat('31 01 FF 00', range44(APP_START, size)), { advanceMs: 500 })).at(-1), '71 01 FF 00 00');
+    assert.equal(await h.one(cat('34 00', range44(APP_START, size))), '74 20 08 02');
+    // Two blocks are answered at once (two RAM buffers) and are still being programmed behind…
+    assert.equal(await h.one(cat([0x36, 0x01], data.subarray(0, BLOCK))), '76 01');
+    assert.equal(await h.one(cat([0x36, 0x02], data.subarray(BLOCK, 2 * BLOCK))), '76 02');
+    // …when a block past the 34 size aborts the transfer.
+    assert.equal(await h.one(cat([0x36, 0x03], data.subarray(2 * BLOCK))), '7F 36 71');
+    assert.equal(h.ecu.nvm.flash.isErased(APP_START, size), false, 'block 1 is being programmed');
+    const erase = start(h, cat('31 01 FF 00', range44(APP_START, size)));
+    await h.clock.advanceAsync(1000);
+    await erase.done;
+    assert.equal(erase.heard.at(-1), '71 01 FF 00 00');
+    assert.equal(h.ecu.nvm.flash.isErased(APP_START, size), true, 'the erase ran after the buffered blocks, nothing was programmed behind it');
+    assert.equal(await h.one(cat('34 00', range44(APP_START, size))), '74 20 08 02');
+  });
+});
+
+describe('conformance finding: ota decode uds of a multi-DID 0x62 response', () => {
+  const vin = Buffer.from('WVWZZZ1JZXW000001', 'latin1').toString('hex');
+
+  it('issue 9 §5: 62 F186 01 F190 <17 bytes> is two DIDs (the known lengths of F186 and F190), not one', () => {
+    const r = runOta(['decode', 'uds', `62 F186 01 F190 ${vin}`]);
+    assert.equal(r.status, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as { records: Array<{ did: string; data: { hex: string; length: number } }> };
+    assert.deepEqual(
+      json.records.map((x) => [x.did, x.data.length]),
+      [['0xF186', 1], ['0xF190', 17]],
+    );
+  });
+
+  it('issue 9 §5: --did-length F189=3 splits a response whose variable-length DID is not the last one', () => {
+    const r = runOta(['decode', 'uds', `62 F189 312E30 F190 ${vin} F186 03`, '--did-length', 'F189=3']);
+    assert.equal(r.status, 0, r.stderr);
+    const json = JSON.parse(r.stdout) as { records: Array<{ did: string; data: { length: number } }> };
+    assert.deepEqual(
+      json.records.map((x) => [x.did, x.data.length]),
+      [['0xF189', 3], ['0xF190', 17], ['0xF186', 1]],
+    );
+  });
+});
