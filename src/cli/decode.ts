@@ -13,6 +13,7 @@ import { describeDoip } from '../protocol/doip/index.js';
 import { describeIsoTp } from '../protocol/isotp/index.js';
 import { describeUds } from '../protocol/uds/index.js';
 import { describeIntelHex, describeSrec } from '../protocol/firmware/index.js';
+import { writeOut } from './terminal.js';
 
 /** A decoder for the CLI: gets the raw input text (hex or file content) and returns JSON-able data. */
 export interface CliDecoder {
@@ -83,7 +84,7 @@ export function registerDecode(program: Command): void {
       }
       const didLengths = new Map([...ECU_DID_LENGTHS, ...(opts.didLength ?? [])]);
       const result = decoder.decode(readInput(input, decoder.input), { didLengths });
-      process.stdout.write(JSON.stringify(result, jsonReplacer, opts.pretty ? 2 : undefined) + '\n');
+      writeOut(JSON.stringify(result, jsonReplacer, opts.pretty ? 2 : undefined) + '\n');
     });
 }
 
