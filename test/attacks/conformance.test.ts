@@ -2,9 +2,12 @@
 // of `ota decode`, issue 9 §5: each case replays the finding against the real code and names it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { toHex } from '../../src/protocol/hex.js';
+import { performance } from 'node:perf_hooks';
+import { parseHex, toHex } from '../../src/protocol/hex.js';
+import { computeKey } from '../../src/ecu/security-access.js';
+import { createVirtualEcu, type VirtualEcu } from '../../src/ecu/server/index.js';
 import { runOta } from '../helpers/ota-cli.js';
-import { APP_START, Harness, bytes, cat, range44 } from '../ecu/server/helpers.js';
+import { APP_START, Harness, SECRET, bytes, cat, range44 } from '../ecu/server/helpers.js';
 
 const BLOCK = 0x800;
 
@@ -40,6 +43,49 @@ describe('conformance finding: physical timing of erase after an aborted transfe
     assert.equal(erase.heard.at(-1), '71 01 FF 00 00');
     assert.equal(h.ecu.nvm.flash.isErased(APP_START, size), true, 'the erase ran after the buffered blocks, nothing was programmed behind it');
     assert.equal(await h.one(cat('34 00', range44(APP_START, size))), '74 20 08 02');
+  });
+});
+
+/** Every response to `request` with the real time (ms) it left after the request was handed over. */
+function timed(ecu: VirtualEcu, request: string | Uint8Array): { heard: Array<{ at: number; hex: string }>; done: Promise<void> } {
+  const heard: Array<{ at: number; hex: string }> = [];
+  const t0 = performance.now();
+  const done = ecu.handler.handle(bytes(request), (r) => heard.push({ at: performance.now() - t0, hex: toHex(r) }), { functional: false });
+  return { heard, done };
+}
+
+async function oneResponse(ecu: VirtualEcu, request: string | Uint8Array): Promise<string> {
+  const { heard, done } = timed(ecu, request);
+  await done;
+  assert.equal(heard.length, 1, `one response to ${toHex(bytes(request))}: ${heard.map((h) => h.hex).join(' | ')}`);
+  return heard[0]?.hex ?? '';
+}
+
+/** Keeps this process's event loop busy for `ms` (what a loaded machine does to the ECU's timers). */
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    // spin
+  }
+}
+
+describe('conformance finding: P2server_max exceeded by 0x78 under load', () => {
+  it('issue 9 §5: a 4-page erase on the real clock answers 7F 31 78 within P2 (50 ms) although the event loop is blocked for 120 ms right after the request', async () => {
+    const ecu = createVirtualEcu({ secret: SECRET, timing: true }); // physical timing, system clock
+    try {
+      assert.equal(await oneResponse(ecu, '10 03'), '50 03 00 32 01 F4');
+      assert.equal(await oneResponse(ecu, '10 02'), '50 02 00 32 01 F4');
+      const seed = parseHex(await oneResponse(ecu, '27 11')).subarray(2);
+      assert.equal(await oneResponse(ecu, cat([0x27, 0x12], computeKey(SECRET, seed))), '67 12');
+      const erase = timed(ecu, cat('31 01 FF 00', range44(APP_START, 4 * 1024))); // 4 × 22 ms = 88 ms > P2
+      setImmediate(() => busy(120));
+      await erase.done;
+      assert.deepEqual(erase.heard.map((h) => h.hex), ['7F 31 78', '71 01 FF 00 00']);
+      const first = erase.heard[0]?.at ?? Infinity;
+      assert.ok(first < 50, `the 78 left ${first.toFixed(1)} ms after the request: past P2server_max`);
+    } finally {
+      ecu.close();
+    }
   });
 });
 
