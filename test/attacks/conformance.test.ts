@@ -1,12 +1,18 @@
 // Findings of a third-party conformance run of the virtual ECU (python-udsoncan + python-doipclient) and
 // of `ota decode`, issue 9 §5: each case replays the finding against the real code and names it.
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
+import { decodeDoipMessage } from '../../src/protocol/doip/index.js';
+import { createCa } from '../../src/security/pki/index.js';
 import { parseHex, toHex } from '../../src/protocol/hex.js';
 import { computeKey } from '../../src/ecu/security-access.js';
 import { createVirtualEcu, type VirtualEcu } from '../../src/ecu/server/index.js';
-import { runOta } from '../helpers/ota-cli.js';
+import { runOta, spawnOta } from '../helpers/ota-cli.js';
 import { APP_START, Harness, SECRET, bytes, cat, range44 } from '../ecu/server/helpers.js';
 
 const BLOCK = 0x800;
@@ -85,6 +91,50 @@ describe('conformance finding: P2server_max exceeded by 0x78 under load', () => 
       assert.ok(first < 50, `the 78 left ${first.toFixed(1)} ms after the request: past P2server_max`);
     } finally {
       ecu.close();
+    }
+  });
+});
+
+describe('conformance finding: no DoIP vehicle announcements at start', () => {
+  it('issue 9 §5: ota ecu sends A_DoIP_Announce_Num = 3 vehicle announcements (0x0004) 500 ms apart, the first within A_DoIP_Announce_Wait, to the configured address', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ota-announce-'));
+    const tester = createSocket('udp4');
+    const heard: Array<{ at: number; bytes: Buffer }> = [];
+    tester.on('message', (bytes) => heard.push({ at: performance.now(), bytes }));
+    await new Promise<void>((resolve) => tester.bind(0, '127.0.0.1', resolve));
+    writeFileSync(join(dir, 'ca.pem'), (await createCa({ name: 'Announce Test CA' })).certPem);
+    const ecu = spawnOta(['ecu', '--doip', '127.0.0.1:0', '--state', join(dir, 'engine'), '--trust', join(dir, 'ca.pem'), '--announce', `127.0.0.1:${tester.address().port}`]);
+    let out = '';
+    ecu.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    ecu.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => ecu.once('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 60_000; // a tsx start on a loaded machine, then 0.5 + 1 s of announcements
+      while (!(heard.length >= 3 || Date.now() > deadline || ecu.exitCode !== null)) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(heard.length, 3, `3 announcements, heard ${heard.length}; ota ecu said:\n${out}`);
+      const listening = /listening on doip:\/\/127\.0\.0\.1:\d+/.test(out);
+      assert.ok(listening, out);
+      for (const { bytes } of heard) {
+        const m = decodeDoipMessage(bytes);
+        assert.equal(m.type, 'vehicleAnnouncement');
+        if (m.type !== 'vehicleAnnouncement') return;
+        assert.equal(m.vin.length, 17);
+        assert.equal(m.logicalAddress, 0x0010);
+        assert.equal(m.eid.length, 6);
+        assert.equal(m.furtherAction, 0x00);
+      }
+      const gaps = heard.slice(1).map((h, i) => h.at - (heard[i]?.at ?? 0));
+      for (const gap of gaps) assert.ok(gap >= 400 && gap < 2_000, `A_DoIP_Announce_Interval 500 ms, got ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`);
+      await new Promise((r) => setTimeout(r, 1_200));
+      assert.equal(heard.length, 3, 'no more than A_DoIP_Announce_Num');
+      assert.match(out, /doip vehicle announcement 3\/3 to 127\.0\.0\.1:\d+/);
+    } finally {
+      ecu.kill('SIGTERM');
+      const guard = setTimeout(() => ecu.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(guard);
+      tester.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
