@@ -4,7 +4,10 @@
 // `--json` stays valid JSON that still carries the exact string.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createManager, type Manager } from '../../src/manager/index.js';
+import { jobDetails, jobsTable } from '../../src/cli/jobs.js';
+import { describeFirmware, firmwareDetails, firmwareTable } from '../../src/cli/update/firmware-commands.js';
+import type { FirmwareRecord } from '../../src/manager/firmware/repository.js';
+import { createManager, type Job, type Manager } from '../../src/manager/index.js';
 import type { Broker } from '../../src/broker/index.js';
 import type { EcuInventory } from '../../src/protocol/ota/messages.js';
 import { spawnOta } from '../helpers/ota-cli.js';
@@ -127,3 +130,39 @@ describe('issue 9 §4: no spoofed terminal through the ota CLI', () => {
     assert.ok(r.stdout.includes('body\\u001B[8m'), r.stdout);
   });
 });
+
+describe('issue 9 §4: jobs and firmware views of hostile strings', () => {
+  // fromVersion comes from the ECU's announced appVersion, reason.message from the gateway, the signer's CN
+  // from a release certificate file: each is shown escaped, and a LF in one adds no line.
+  const job: Job = {
+    id: '0123456789abcdef', vehicleId: 'ZZSVECU15SA000001', ecu: 'engine', firmwareId: 'ed9942e962e39e21',
+    state: 'failed', phase: 'programming', percent: 40, reason: { code: 'GW_FLASH', message: 'ECU said \u001b[2K\rdone\nOK' },
+    fromVersion: HOSTILE_APP, toVersion: '1.1.0', installedVersion: null, nonce: '00'.repeat(16), expiresAt: '2030-01-01T00:00:00.000Z',
+    chunkSize: 512, chunks: 112, imageLength: 57_344, bytesSent: 0, chunksSent: 0, offers: 1, createdBy: 'api:cli',
+    createdAt: '2030-01-01T00:00:00.000Z', updatedAt: '2030-01-01T00:00:00.000Z', finishedAt: null, transfer: null,
+  };
+  const firmware: FirmwareRecord = {
+    id: 'ed9942e962e39e21', manifestDigest: 'ab'.repeat(32), hardwareId: HOSTILE_HW, version: '1.1.0', counter: 2, length: 1024,
+    sha256: 'cd'.repeat(32), loadAddress: 0x0800_2000, format: 'ihex', signer: { cn: 'release\u009d52;c;x\u009c', serial: '01' },
+    addedAt: '2030-01-01T00:00:00.000Z', addedBy: 'api:cli',
+  };
+
+  it('ota jobs (table) and ota jobs show escape the ECU version and the gateway reason', () => {
+    const table = jobsTable([job]);
+    assertInert(table, 'jobsTable');
+    assert.equal(table.split('\n').length, 3);
+    assert.ok(table.includes('\\u001B]0;owned\\u0007'), table);
+    const details = jobDetails(job);
+    assertInert(details, 'jobDetails');
+    assert.ok(details.includes('ECU said \\u001B[2K\\u000Ddone\\u000AOK'), details);
+  });
+
+  it('ota firmware list / show / add escape the hardware id and the signer', () => {
+    for (const [what, text] of [['firmwareTable', firmwareTable([firmware])], ['firmwareDetails', firmwareDetails(firmware)], ['describeFirmware', describeFirmware(firmware)]] as const) {
+      assertInert(text, what);
+      assert.ok(text.includes('stm\\u202E23f\\u000AVIN-FAKE'), `${what}: ${text}`);
+    }
+    assert.ok(firmwareDetails(firmware).includes('release\\u009D52;c;x\\u009C'));
+  });
+});
+
