@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ensureBrokerCertificate, startBroker, writeMosquittoConfig, type BrokerStats } from '../broker/index.js';
+import { writeErr, writeOut } from './terminal.js';
 
 /** Where the command writes: `out` for results (stdout), `err` for log lines (stderr). */
 export interface BrokerCliIo {
@@ -12,10 +13,7 @@ export interface BrokerCliIo {
   err(text: string): void;
 }
 
-const processIo: BrokerCliIo = {
-  out: (text) => void process.stdout.write(text),
-  err: (text) => void process.stderr.write(text),
-};
+const processIo: BrokerCliIo = { out: writeOut, err: writeErr };
 
 /** The PKI directory when --pki is not given: `$OTA_HOME/pki`, else `./.ota/pki`. */
 export function defaultPkiDir(env: NodeJS.ProcessEnv = process.env): string {

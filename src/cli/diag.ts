@@ -11,6 +11,7 @@ import { ApiClient } from './api-client.js';
 import { DIAG_USAGE, parseDiagWords } from './diag/actions.js';
 import { reportJson, runDiag } from './diag/run.js';
 import { processIo, type CliIo } from './pki.js';
+import { escapeControls } from '../protocol/text.js';
 
 /** A timeout in ms, 1..600000 (the manager's limit). */
 export function parseTimeoutMs(value: string): number {
@@ -83,7 +84,7 @@ export function registerDiag(program: Command, io: CliIo = processIo): void {
         const client = await ApiClient.open(resolveDataDir(opts.data));
         const vehicleId = await vehicleIdOf(client, vehicle);
         const report = await runDiag({ client, vehicleId, ecu: opts.ecu, ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }) }, action);
-        io.out(opts.json ? JSON.stringify(reportJson(report), null, 2) + '\n' : report.lines.join('\n') + '\n');
+        io.out(opts.json ? JSON.stringify(reportJson(report), null, 2) + '\n' : report.lines.map((l) => escapeControls(l)).join('\n') + '\n');
         if (!report.ok) process.exitCode = 1;
       } catch (e) {
         if (opts.json && isOtaError(e)) io.out(JSON.stringify({ ok: false, error: { code: e.code, message: e.message } }, null, 2) + '\n');

@@ -129,6 +129,8 @@ export function formatDoipEvent(event: DoipServerEvent): string {
       return `ecu internal error answering ${hexNum(event.targetAddress, 4)}: ${event.error instanceof Error ? event.error.message : String(event.error)}`;
     case 'closed':
       return `doip ${event.remote} closed: ${event.reason}`;
+    case 'announcement':
+      return `doip vehicle announcement ${event.n}/${event.count} to ${event.to}${event.error === undefined ? '' : ` failed: ${event.error}`}`;
   }
 }
 
@@ -151,6 +153,8 @@ interface EcuCommandOptions {
   timing: 'physical' | 'none';
   name: string;
   address?: number;
+  /** Where the start-up vehicle announcements go; false: `--no-announce`; undefined: the default. */
+  announce?: { host: string; port: number } | false;
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */
@@ -186,6 +190,7 @@ async function runEcu(opts: EcuCommandOptions, io: CliIo): Promise<void> {
       host: opts.doip.host,
       port: opts.doip.port,
       udp: vin.length === 17 ? { vin, eid: entityId(opts.name, address) } : false,
+      announce: opts.announce === false ? false : opts.announce === undefined ? {} : { address: opts.announce.host, port: opts.announce.port },
       onEvent: (event) => io.out(formatDoipEvent(event) + '\n'),
     });
   } catch (e) {
@@ -218,5 +223,7 @@ export function registerEcu(program: Command, io: CliIo = processIo): void {
     .addOption(new Option('--timing <model>', 'flash timing: physical (datasheet erase/program times) or none').choices(['physical', 'none']).default('none'))
     .option('--name <name>', 'ECU name for logs (engine, body, …)', 'engine')
     .option('--address <address>', 'DoIP logical address (default: engine 0x0010, body 0x0011)', parseLogicalAddress)
+    .option('--announce <host:port>', 'where the 3 DoIP vehicle announcements at start go (default: the --doip host on loopback, else 255.255.255.255; port 13400)', parseDoipEndpoint)
+    .option('--no-announce', 'send no vehicle announcements at start (identification requests are still answered)')
     .action(async (opts: EcuCommandOptions) => runEcu(opts, io));
 }

@@ -16,6 +16,7 @@ import { verifyUpdate } from '../security/firmware/verify.js';
 import { trustStoreFromPem } from '../security/pki/verify.js';
 import { processIo, type CliIo } from './pki.js';
 import { registerRepositoryCommands } from './update/firmware-commands.js';
+import { escapeControls } from '../protocol/text.js';
 
 /** Erased STM32 flash reads 0xFF: gaps between an image's records are signed as 0xFF. */
 const GAP_FILL = 0xff;
@@ -37,7 +38,7 @@ async function loadImage(path: string, format: ImageFormat | undefined, base: nu
 }
 
 function describe(m: Manifest): string {
-  return `${m.hardwareId} ${m.version} counter ${m.counter}, ${m.length} bytes at ${hexAddress(m.loadAddress)} (${m.format}), sha256 ${m.sha256}`;
+  return escapeControls(`${m.hardwareId} ${m.version} counter ${m.counter}, ${m.length} bytes at ${hexAddress(m.loadAddress)} (${m.format}), sha256 ${m.sha256}`);
 }
 
 /**

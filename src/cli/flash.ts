@@ -22,6 +22,7 @@ import { createJob, findFirmware, isFirmwareRef, planJob } from './update/api.js
 import { describeFirmware, uploadFirmware } from './update/firmware-commands.js';
 import { BarProgress, LineProgress, type ProgressView } from './update/progress.js';
 import { watchJob } from './update/watch.js';
+import { escapeControls } from '../protocol/text.js';
 
 /** Assignment lifetime in seconds, as the API takes it (60 s … 30 days). */
 export function parseTtl(value: string): number {
@@ -69,7 +70,7 @@ function planText(p: JobPlan): string {
     `  vehicle ${p.reachable ? 'reachable now' : 'not reachable now: the job would wait for it'}${p.queuedBehind > 0 ? `; behind ${p.queuedBehind} active job(s)` : ''}`,
     ...p.notes.map((n) => `  note: ${n}`),
   ];
-  return lines.join('\n') + '\n';
+  return lines.map((l) => escapeControls(l)).join('\n') + '\n';
 }
 
 function seconds(job: Job): string {
@@ -82,11 +83,11 @@ function outcome(job: Job): { text: string; error?: OtaError } {
   const what = `${job.ecu} of ${job.vehicleId}`;
   if (job.state === 'done') {
     const sent = job.bytesSent === job.imageLength ? `${job.bytesSent} bytes sent` : `${job.bytesSent} bytes sent for a ${job.imageLength}-byte image`;
-    return { text: `done: ${what}: ${job.fromVersion ?? 'unknown'} → ${job.installedVersion ?? job.toVersion} (job ${job.id}, ${sent}, ${seconds(job)} s)\n` };
+    return { text: escapeControls(`done: ${what}: ${job.fromVersion ?? 'unknown'} → ${job.installedVersion ?? job.toVersion} (job ${job.id}, ${sent}, ${seconds(job)} s)`) + '\n' };
   }
   const reason = job.reason ?? { code: job.state === 'cancelled' ? 'JOB_CANCELLED' : 'GW_FAILED', message: `the job ended ${job.state}` };
   return {
-    text: `${job.state}: ${what} stays at ${job.fromVersion ?? 'its version'}: ${reason.code}: ${reason.message} (job ${job.id})\n`,
+    text: escapeControls(`${job.state}: ${what} stays at ${job.fromVersion ?? 'its version'}: ${reason.code}: ${reason.message} (job ${job.id})`) + '\n',
     error: new OtaError(reason.code, `job ${job.id} ${job.state}: ${reason.message}`),
   };
 }
@@ -104,7 +105,7 @@ export async function runFlash(vehicle: string, ref: string, opts: FlashOptions,
   }
   const created = await createJob(client, req);
   if (!opts.json) {
-    io.out(`job ${created.id}: ${created.ecu} of ${created.vehicleId}: ${created.fromVersion ?? 'unknown'} → ${created.toVersion} (${created.imageLength} bytes, ${created.chunks} chunks of ${created.chunkSize} B)\n`);
+    io.out(escapeControls(`job ${created.id}: ${created.ecu} of ${created.vehicleId}: ${created.fromVersion ?? 'unknown'} → ${created.toVersion} (${created.imageLength} bytes, ${created.chunks} chunks of ${created.chunkSize} B)`) + '\n');
   }
   if (!opts.wait) {
     if (opts.json) io.out(JSON.stringify(created, null, 2) + '\n');

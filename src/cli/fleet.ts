@@ -8,12 +8,9 @@ import type { VehicleView } from '../manager/index.js';
 import { resolveDataDir } from '../manager/paths.js';
 import { ApiClient } from './api-client.js';
 import { processIo, type CliIo } from './pki.js';
+import { table } from './terminal.js';
 
-/** Rows as aligned columns (the last column is not padded). */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
-}
+export { table } from './terminal.js';
 
 /** The fleet as a table: one line per ECU, the vehicle's columns on its first line only. */
 export function fleetTable(vehicles: readonly VehicleView[]): string {

@@ -12,6 +12,7 @@ import { vehicleIdOf } from './diag.js';
 import { table } from './fleet.js';
 import { processIo, type CliIo } from './pki.js';
 import { cancelJob, getJob, isJobId, JOB_LIST_STATES, listJobs, type JobListState } from './update/api.js';
+import { escapeControls } from '../protocol/text.js';
 
 const DATA_HELP = 'data directory of the manager (default $OTA_HOME or ./.ota)';
 
@@ -102,6 +103,6 @@ export function registerJobs(program: Command, io: CliIo = processIo): void {
       const client = await ApiClient.open(resolveDataDir(opts.data));
       const job = await cancelJob(client, id, opts.force === true);
       if (job.state !== 'cancelled') throw new OtaError('JOB_NOT_CANCELLED', `job ${id} is ${job.state}`);
-      io.out(opts.json ? JSON.stringify(job, null, 2) + '\n' : `cancelled job ${job.id} (${job.ecu} of ${job.vehicleId} stays at ${job.fromVersion ?? 'its version'} unless the gateway had already installed it)\n`);
+      io.out(opts.json ? JSON.stringify(job, null, 2) + '\n' : escapeControls(`cancelled job ${job.id} (${job.ecu} of ${job.vehicleId} stays at ${job.fromVersion ?? 'its version'} unless the gateway had already installed it)`) + '\n');
     });
 }

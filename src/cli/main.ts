@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isOtaError } from '../protocol/errors.js';
+import { escapeControls } from '../protocol/text.js';
 import { registerDecode } from './decode.js';
 import { registerUp } from './up.js';
 import { registerPki } from './pki.js';
@@ -43,17 +44,20 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Print an error as one line a person can act on, and return the exit status it maps to. */
+/**
+ * Print an error as one line a person can act on, and return the exit status it maps to. The message may
+ * quote a vehicle, a file or the manager: its control characters (LF too) are escaped.
+ */
 export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
     if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
     return err.exitCode === 0 ? 0 : 2;
   }
   if (isOtaError(err)) {
-    process.stderr.write(`error ${err.code}: ${err.message}\n`);
+    process.stderr.write(`error ${escapeControls(err.code)}: ${escapeControls(err.message)}\n`);
     return 1;
   }
-  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`error: ${escapeControls(err instanceof Error ? err.message : String(err))}\n`);
   return 1;
 }
 

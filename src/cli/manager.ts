@@ -6,6 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { MAX_CHUNK_SIZE } from '../protocol/ota/update-messages.js';
 import { createManager, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
+import { writeOut } from './terminal.js';
 
 /** A TCP port 0..65535 (0: any free port). */
 export function parsePort(value: string): number {
@@ -59,7 +60,7 @@ export function registerManager(program: Command): void {
         log: stderrLog(opts.verbose ? 'debug' : 'info'),
         ...(opts.chunkSize === undefined ? {} : { jobs: { chunkSize: opts.chunkSize } }),
       });
-      process.stdout.write(
+      writeOut(
         `manager: API ${manager.apiUrl}/api/v1 (token in ${manager.paths.apiToken}), broker ${manager.brokerUrl}, data ${dataDir}\n`,
       );
       await untilSignal(manager);

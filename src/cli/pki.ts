@@ -5,12 +5,13 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ROLES, type Role } from '../security/pki/roles.js';
 import { DEFAULT_CA_NAME, initPki, issueToDir, listPki, revoke, rewriteCrl } from '../security/pki/store.js';
+import { table, writeOut } from './terminal.js';
 
 /** Where a command writes its report (stdout by default; tests capture it). */
 export interface CliIo {
   out(text: string): void;
 }
-export const processIo: CliIo = { out: (text) => void process.stdout.write(text) };
+export const processIo: CliIo = { out: writeOut };
 
 /** A positive decimal number of days. */
 export function parseDays(value: string): number {
@@ -83,7 +84,6 @@ export function registerPki(program: Command, io: CliIo = processIo): void {
         [index.ca.name, 'ca', index.ca.serial, index.ca.notAfter, 'trust anchor'],
         ...index.certificates.map((c) => [c.name, c.role, c.serial, c.notAfter, c.revoked ? `revoked ${c.revokedAt ?? ''} ${c.reason ?? ''}`.trim() : 'valid']),
       ];
-      const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-      io.out(rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n');
+      io.out(table(rows) + '\n');
     });
 }

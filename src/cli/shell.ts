@@ -20,6 +20,8 @@ import { diagHelp, parseEcuName, vehicleIdOf } from './diag.js';
 import { DIAG_VERBS, parseDiagWords } from './diag/actions.js';
 import { RESET_WORDS, SESSION_WORDS, didWords } from './diag/catalog.js';
 import { runDiag } from './diag/run.js';
+import { terminalWriter, writeOut } from './terminal.js';
+import { escapeControls } from '../protocol/text.js';
 
 const HISTORY_FILE = 'shell_history';
 const HISTORY_SIZE = 500;
@@ -133,7 +135,7 @@ async function loadHistory(file: string | undefined): Promise<string[]> {
 
 /** Runs the console until `exit` or end of input; resolves with the number of failed commands. */
 export async function runShell(s: ShellSession): Promise<number> {
-  const out = (text: string): void => void s.output.write(text);
+  const out = terminalWriter(s.output);
   const history = s.terminal ? await loadHistory(s.historyFile) : [];
   const rl: Interface = createInterface({
     input: s.input,
@@ -172,11 +174,11 @@ export async function runShell(s: ShellSession): Promise<number> {
       } else {
         try {
           const report = await runDiag({ client: s.client, vehicleId: s.vehicleId, ecu }, parseDiagWords(toDiagWords(words)));
-          out(report.lines.join('\n') + '\n');
+          out(report.lines.map((l) => escapeControls(l)).join('\n') + '\n');
           if (!report.ok) failures++;
         } catch (e) {
           failures++;
-          out(`error ${isOtaError(e) ? e.code : 'UNEXPECTED'}: ${e instanceof Error ? e.message : String(e)}\n`);
+          out(`error ${isOtaError(e) ? e.code : 'UNEXPECTED'}: ${escapeControls(e instanceof Error ? e.message : String(e))}\n`);
         }
       }
       if (s.terminal) rl.prompt();
@@ -204,10 +206,11 @@ export function registerShell(program: Command): void {
       const vehicleId = await vehicleIdOf(client, vehicle);
       const view = await client.vehicle(vehicleId);
       const terminal = process.stdin.isTTY === true && process.stdout.isTTY === true;
-      const ecus = view.ecus.map((e) => e.name);
+      // ECU names come from the vehicle; shown (prompt completions too) only escaped.
+      const ecus = view.ecus.map((e) => escapeControls(e.name));
       if (terminal) {
         const state = view.reachable ? 'online, secure session established' : view.online ? `online, session ${view.session}` : 'offline';
-        process.stdout.write(`${vehicleId} (${state}) via ${client.location.api}; ECUs: ${ecus.join(', ') || 'none announced'}. Type help.\n`);
+        writeOut(`${vehicleId} (${state}) via ${client.location.api}; ECUs: ${ecus.join(', ') || 'none announced'}. Type help.\n`);
       }
       const failures = await runShell({ client, vehicleId, ecu: opts.ecu, ecus, input: process.stdin, output: process.stdout, terminal, historyFile: join(dataDir, HISTORY_FILE) });
       if (!terminal && failures > 0) process.exitCode = 1;

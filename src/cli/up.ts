@@ -20,6 +20,7 @@ import { processIo, type CliIo } from './pki.js';
 import { startSimulatedVehicle, VehicleFileError, type SimulatedVehicle } from './sim/vehicle.js';
 import { ensureFleet, ensurePki, MAX_VEHICLES } from './up/setup.js';
 import { readRunningManager, waitForFleet } from './up/wait.js';
+import { writeErr } from './terminal.js';
 
 export const SUITES = Object.keys(SUITE_IDS) as SuiteName[];
 
@@ -190,7 +191,7 @@ export function registerUp(program: Command, io: CliIo = processIo): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        await runUp(opts, io, { out: (t) => void process.stderr.write(t) }, stop.signal);
+        await runUp(opts, io, { out: writeErr }, stop.signal);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

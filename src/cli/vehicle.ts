@@ -11,6 +11,7 @@ import { OtaError } from '../protocol/errors.js';
 import type { GatewayLog } from '../gateway/index.js';
 import { processIo, type CliIo } from './pki.js';
 import { startSimulatedVehicle } from './sim/vehicle.js';
+import { writeErr } from './terminal.js';
 
 export const DEFAULT_BROKER_URL = 'mqtts://127.0.0.1:8883';
 
@@ -57,7 +58,7 @@ export function brokerUrlOf(broker: string | undefined, dataDir: string): string
  * Runs the vehicle until `signal` aborts, then stops it gracefully (`offline` published, ECU state on
  * disk). Rejects (SIM_NO_CERTIFICATE, SIM_ECU_SPEC, GW_INSECURE_BROKER, …) if it cannot start.
  */
-export async function runVehicle(opts: VehicleCommandOptions, io: CliIo, signal: AbortSignal, err: CliIo = { out: (t) => void process.stderr.write(t) }): Promise<void> {
+export async function runVehicle(opts: VehicleCommandOptions, io: CliIo, signal: AbortSignal, err: CliIo = { out: writeErr }): Promise<void> {
   const dataDir = dataDirOf(opts.data);
   const pkiDir = opts.pki ?? join(dataDir, 'pki');
   const brokerUrl = brokerUrlOf(opts.broker, dataDir);

@@ -90,6 +90,11 @@ export class TimedFlash {
     this.quantumMs = options.quantumMs ?? 2;
   }
 
+  /** Physical time (ms) that `ops` will take here: 0 with timing off. */
+  estimateMs(ops: FlashOpCounts): number {
+    return this.timing === null ? 0 : flashTimeMs(ops, this.timing);
+  }
+
   /** Physical time (ms) spent by this instance's operations so far. */
   get physicalMs(): number {
     return this.spentNs / 1e6;

@@ -3,12 +3,28 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import { parseDidLength } from '../../src/cli/decode.js';
 import { runOta } from '../helpers/ota-cli.js';
 
 function decode(...args: string[]): { status: number | null; json: unknown; stderr: string } {
   const r = runOta(['decode', ...args]);
   return { status: r.status, json: r.status === 0 ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
 }
+
+describe('parseDidLength (--did-length)', () => {
+  it('reads DID=bytes with the DID in hex (0x optional) and adds to the lengths before', () => {
+    const first = parseDidLength('F189=8');
+    assert.deepEqual([...parseDidLength('0x0100=2', first)], [[0xf189, 8], [0x0100, 2]]);
+    assert.deepEqual([...first], [[0xf189, 8]], 'the earlier map is not changed');
+  });
+
+  for (const bad of ['F189', 'F189=0', 'F189=4093', 'F1890=2', 'G189=2', 'F189=-1', '=3', 'F189=2x']) {
+    it(`refuses ${JSON.stringify(bad)} as a usage error`, () => {
+      assert.throws(() => parseDidLength(bad), InvalidArgumentError);
+    });
+  }
+});
 
 describe('ota decode (real process)', () => {
   let dir: string;
@@ -81,6 +97,12 @@ describe('ota decode (real process)', () => {
       assert.match(lines[0] as string, new RegExp(`^error ${code}: `));
     });
   }
+
+  it('a malformed --did-length is a usage error (exit 2)', () => {
+    const r = runOta(['decode', 'uds', '62 F189 31', '--did-length', 'F189=zero']);
+    assert.equal(r.status, 2);
+    assert.equal(r.stdout, '');
+  });
 
   it('an Intel HEX file with a bad checksum names the line', () => {
     const bad = join(dir, 'bad.hex');

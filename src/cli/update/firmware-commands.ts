@@ -26,12 +26,13 @@ import type { CliIo } from '../pki.js';
 import { RELEASE_CERT } from '../up/setup.js';
 import { addFirmware, findFirmware, listFirmware } from './api.js';
 import { counterFromVersion, parseSampleHardware, parseSize, sampleApplication, type SampleOptions } from './sample.js';
+import { escapeControls } from '../../protocol/text.js';
 
 const DATA_HELP = 'data directory of the manager (default $OTA_HOME or ./.ota)';
 
 /** One line about a firmware record. */
 export function describeFirmware(f: FirmwareRecord): string {
-  return `${f.hardwareId} ${f.version} counter ${f.counter}, ${f.length} bytes at ${hexAddress(f.loadAddress)} (${f.format})`;
+  return escapeControls(`${f.hardwareId} ${f.version} counter ${f.counter}, ${f.length} bytes at ${hexAddress(f.loadAddress)} (${f.format})`);
 }
 
 /** The firmware as `key value` lines. */

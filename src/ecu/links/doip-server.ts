@@ -24,10 +24,10 @@ import { OtaError } from '../../protocol/errors.js';
 import { negativeResponseFor } from '../../protocol/uds/nrc.js';
 import type { UdsRequestHandler } from '../../protocol/uds/ports.js';
 import { DEFAULT_DOIP_TIMERS, DoipConnection, type DoipConnectionHost, type DoipConnectionTimers } from './doip-connection.js';
-import { startDoipUdp, type DoipUdpResponder, type DoipVehicleIdentity } from './doip-udp.js';
+import { startDoipUdp, type DoipAnnounceOptions, type DoipUdpResponder, type DoipVehicleIdentity } from './doip-udp.js';
 
 export { DEFAULT_DOIP_TIMERS, type DoipConnectionTimers } from './doip-connection.js';
-export type { DoipVehicleIdentity } from './doip-udp.js';
+export type { DoipAnnounceOptions, DoipVehicleIdentity } from './doip-udp.js';
 
 /** ISO 13400-2 logical address ranges: 0x0E00–0x0FFF is external and internal test equipment. */
 export const DOIP_TESTER_ADDRESS_RANGE = [0x0e00, 0x0fff] as const;
@@ -54,6 +54,11 @@ export interface DoipServerOptions {
   timers?: Partial<DoipConnectionTimers>;
   /** Answer vehicle identification requests on UDP (same host and port); default off. */
   udp?: DoipVehicleIdentity | false;
+  /**
+   * With `udp`: the vehicle announcements sent at start (ISO 13400-2: 3 × 500 ms after a random 0–500 ms);
+   * default on, to 255.255.255.255:13400 (ff02::1 on IPv6, the bound address on loopback). false: none.
+   */
+  announce?: DoipAnnounceOptions | false;
   /** Timer port; default `systemClock`. */
   clock?: Clock;
   /** Observer for logs and traces (never given key material beyond the UDS bytes themselves). */
@@ -69,7 +74,8 @@ export type DoipServerEvent =
   | { kind: 'diagnosticNack'; remote: string; sourceAddress: number; targetAddress: number; nackCode: number }
   | { kind: 'headerNack'; remote: string; nackCode: number }
   | { kind: 'handlerError'; remote: string; targetAddress: number; error: unknown }
-  | { kind: 'closed'; remote: string; reason: string };
+  | { kind: 'closed'; remote: string; reason: string }
+  | { kind: 'announcement'; to: string; n: number; count: number; error?: string };
 
 /** A listening DoIP entity. */
 export interface DoipServer {
@@ -84,7 +90,7 @@ export interface DoipServer {
 /** Starts a DoIP entity; resolves once it listens (and its UDP endpoint is bound, when asked for). */
 export async function startDoipServer(options: DoipServerOptions): Promise<DoipServer> {
   const entity = new DoipEntity(options);
-  await entity.listen(options.host ?? '127.0.0.1', options.port ?? DOIP_DEFAULTS.port, options.udp ?? false);
+  await entity.listen(options.host ?? '127.0.0.1', options.port ?? DOIP_DEFAULTS.port, options.udp ?? false, options.announce ?? {});
   return entity;
 }
 
@@ -133,7 +139,7 @@ class DoipEntity implements DoipServer, DoipConnectionHost {
     return this.#connections.size;
   }
 
-  async listen(host: string, port: number, udp: DoipVehicleIdentity | false): Promise<void> {
+  async listen(host: string, port: number, udp: DoipVehicleIdentity | false, announce: DoipAnnounceOptions | false): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen({ host, port }, () => {
@@ -150,6 +156,9 @@ class DoipEntity implements DoipServer, DoipConnectionHost {
         logicalAddress: this.#entityAddress,
         protocolVersion: this.protocolVersion,
         entityStatus: () => this.#entityStatus(),
+        announce,
+        clock: this.clock,
+        onAnnounce: (a) => this.#onEvent({ kind: 'announcement', ...a }),
       });
     } catch (e) {
       await this.close();

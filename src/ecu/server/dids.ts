@@ -4,8 +4,9 @@
  * ECU's own DIDs are in `ECU_DID` (constants.ts). docs/flash-sequence.md has the table.
  */
 import type { Clock } from '../../protocol/clock.js';
-import { DID } from '../../protocol/uds/did.js';
+import { DID, STANDARD_DID_LENGTHS } from '../../protocol/uds/did.js';
 import { APP_STATUS_CODE } from '../descriptor.js';
+import { SNAPSHOT_DIDS } from '../dtc-store.js';
 import type { EcuNvm } from '../nvm.js';
 import { IDENT_DID } from '../state.js';
 import { BOOT_MODE_CODE, ECU_DID, type DependencyResult, type EcuMode, type Session } from './constants.js';
@@ -119,6 +120,23 @@ export const DID_TABLE: ReadonlyMap<number, DidDefinition> = new Map<number, Did
       return Uint8Array.of(status.valid ? APP_STATUS_CODE.VALID : APP_STATUS_CODE[status.reason], c.dependencyResult);
     },
   }],
+]);
+
+/**
+ * Data length of every fixed-length DID this ECU sends (the ISO ones, its own, and the DTC snapshot DIDs),
+ * so a tester can split a multi-DID `62` response or a `59 04` snapshot record. The variable-length
+ * identification DIDs (F180, F187, F189, F18C, F191) are absent: each must be the last of its response.
+ */
+export const ECU_DID_LENGTHS: ReadonlyMap<number, number> = new Map<number, number>([
+  ...STANDARD_DID_LENGTHS,
+  [DID.repairShopCodeOrTesterSerialNumber, 10],
+  [DID.programmingDate, 4],
+  [ECU_DID.ultrasonicDistance, 2],
+  [ECU_DID.supplyVoltage, 2],
+  [ECU_DID.distanceWarningThreshold, 2],
+  [ECU_DID.bootState, 2],
+  [ECU_DID.programmingStatus, 2],
+  ...SNAPSHOT_DIDS.map((d): [number, number] => [d.did, d.length]),
 ]);
 
 /** The value of `did` in this context, or undefined when this mode does not support it (or it has no value). */

@@ -16,9 +16,9 @@
  * the blocks are programmed in the background, one after another in order, through `TimedFlash` (so the
  * physical timing still applies). A block arriving while every buffer is taken waits (its response is
  * delayed) until the oldest is programmed. A background failure is reported (NRC 0x72, transfer aborted)
- * by the next TransferData or RequestTransferExit; 0x37, 0x0202 and 0xFF01 answer only once everything is
- * programmed. A reset loses the buffers: the block being programmed stops at the next slice, the others
- * are never written (a power loss).
+ * by the next TransferData or RequestTransferExit; 0x37 and every routine (0xFF00, 0x0202, 0xFF01) run only
+ * once everything queued is programmed, so an erase never runs under blocks still buffered. A reset loses the
+ * buffers: the block being programmed stops at the next slice, the others are never written (a power loss).
  */
 import { createHash } from 'node:crypto';
 import { OtaError } from '../../protocol/errors.js';
@@ -66,6 +66,20 @@ function hex(n: number): string {
   return '0x' + n.toString(16).toUpperCase().padStart(8, '0');
 }
 
+/** Options of `Programming` beyond the flash. */
+export interface ProgrammingOptions {
+  /** RAM block buffers: accepted blocks whose programming may still be running (≥ 1); default 2. */
+  buffers?: number;
+  /**
+   * Told, before a request starts waiting for flash work expected to take longer than `longWaitMs`
+   * (the timing model's estimate: an erase, or blocks still buffered), so the server can answer
+   * `7F <SID> 78` at once instead of on a timer that a busy event loop may delay past P2.
+   */
+  onLongWait?: () => void;
+  /** Default 0 (every wait on flash work that takes time). */
+  longWaitMs?: number;
+}
+
 /** The bootloader's erase / download / verify state for one ECU. */
 export class Programming {
   private readonly erasedPages = new Set<number>();
@@ -78,14 +92,22 @@ export class Programming {
   private chain: Promise<void> = Promise.resolve();
   /** Completion of each accepted block not yet programmed, oldest first (at most `buffers` of them). */
   private readonly inFlight: Promise<void>[] = [];
+  /** Half-words accepted for programming and not yet programmed (the timing model's backlog). */
+  private queuedHalfWords = 0;
+  private readonly buffers: number;
+  private readonly onLongWait: () => void;
+  private readonly longWaitMs: number;
 
-  /** `buffers`: RAM block buffers, i.e. accepted blocks whose programming may still be running (≥ 1). */
   constructor(
     private readonly flash: Flash,
     private readonly timedFlash: TimedFlash,
-    private readonly buffers: number = 2,
+    options: ProgrammingOptions = {},
   ) {
+    const buffers = options.buffers ?? 2;
     if (!Number.isInteger(buffers) || buffers < 1) throw new OtaError('ECU_CONFIG', `transfer buffers must be an integer ≥ 1, got ${String(buffers)}`);
+    this.buffers = buffers;
+    this.onLongWait = options.onLongWait ?? (() => undefined);
+    this.longWaitMs = options.longWaitMs ?? 0;
   }
 
   /**
@@ -107,7 +129,18 @@ export class Programming {
 
   /** Resolves once every accepted block has been programmed (or failed, or was dropped by a reset). */
   async settled(): Promise<void> {
+    this.aboutToWait(0);
     await this.chain;
+  }
+
+  /**
+   * A request is about to wait for the buffered blocks and then `thenPages` page erases: tells `onLongWait`
+   * when the timing model expects that to outlast `longWaitMs`. Called before the first `await`, so the
+   * server's `78` leaves in the same turn of the event loop as the request arrived.
+   */
+  private aboutToWait(thenPages: number): void {
+    const ms = this.timedFlash.estimateMs({ pagesErased: thenPages, halfWordsProgrammed: this.queuedHalfWords });
+    if (ms > this.longWaitMs) this.onLongWait();
   }
 
   /** [lowest start, highest end) of the completed downloads since their pages were erased, or null. */
@@ -131,15 +164,20 @@ export class Programming {
     if (this.download !== null) throw refuse(NRC.conditionsNotCorrect, 'eraseMemory while a download is active');
     let pages: number[];
     const generation = this.generation;
+    const pageSize = this.flash.model.pageSize;
+    this.aboutToWait((this.flash.pageAddress(target.end - 1) - this.flash.pageAddress(target.start)) / pageSize + 1);
+    // Blocks answered `76` before an abort (0x71, 0x72) may still be queued for programming: erase only
+    // behind them, or they would land in the freshly erased range (conformance finding, issue 9 §5).
+    await this.chain;
+    if (generation !== this.generation) return Uint8Array.of(ROUTINE_STATUS_OK); // reset meanwhile: nobody is told
     try {
       pages = await this.timedFlash.eraseRange(target.start, target.end - target.start);
     } catch (e) {
       throw this.programmingFailure(e, 'erase');
     }
     if (generation !== this.generation) return Uint8Array.of(ROUTINE_STATUS_OK); // reset meanwhile: nobody is told
-    const size = this.flash.model.pageSize;
     for (const page of pages) this.erasedPages.add(page);
-    const touched = (r: FlashRange): boolean => pages.some((p) => r.start < p + size && r.end > p);
+    const touched = (r: FlashRange): boolean => pages.some((p) => r.start < p + pageSize && r.end > p);
     this.written = this.written.filter((r) => !touched(r));
     if (this.lastDownload !== null && touched(this.lastDownload)) this.lastDownload = null;
     return Uint8Array.of(ROUTINE_STATUS_OK);
@@ -205,6 +243,7 @@ export class Programming {
     // Every buffer taken: the block stays in the transport's receive buffer (its response is delayed)
     // until the oldest buffered block is programmed — never dropped, never reordered.
     const generation = this.generation;
+    if (this.inFlight.length >= this.buffers) this.aboutToWait(0);
     while (this.inFlight.length >= this.buffers) {
       await this.inFlight[0];
       if (generation !== this.generation) return; // reset meanwhile: this download no longer exists
@@ -231,6 +270,7 @@ export class Programming {
     // §14.5.4: the programming of the requested memorySize is not complete → NRC 0x24 (the transfer stays open).
     if (d.received < d.size) throw refuse(NRC.requestSequenceError, `only ${d.received} of ${d.size} bytes were transferred`);
     const generation = this.generation;
+    this.aboutToWait(0);
     await this.chain; // 0x77 confirms that everything is programmed
     if (generation !== this.generation) return; // reset meanwhile: nobody is told
     this.reportFailure(d);
@@ -324,11 +364,14 @@ export class Programming {
   /** Queues `chunk` behind the blocks already buffered; a failure is kept for the next 0x36 / 0x37. */
   private schedule(d: ActiveDownload, chunk: Chunk): void {
     const generation = this.generation;
+    const halfWords = Math.ceil(chunk.bytes.length / 2);
+    this.queuedHalfWords += halfWords;
     const done = this.chain.then(async () => {
       try {
         await this.programChunk(d, chunk, generation);
       } finally {
         this.inFlight.shift(); // the chain is FIFO: the oldest entry is this block's
+        this.queuedHalfWords -= halfWords;
       }
     });
     this.chain = done;

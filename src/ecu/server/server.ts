@@ -14,6 +14,7 @@ import * as boot from './bootloader-services.js';
 import {
   BOOT_REASON,
   DEPENDENCY_RESULT,
+  FIRST_PENDING_FRACTION,
   PENDING_FRACTION,
   SESSION,
   bootReasonFor,
@@ -48,6 +49,15 @@ export interface BootState {
 
 const NORMAL_COMMUNICATION: CommunicationState = { controlType: 0x00, communicationType: 0x03 };
 
+/** The `7F <SID> 78` sender of the request in work. */
+interface Pending {
+  /** True once a `78` went out: the final response is then sent even if suppressed. */
+  readonly sent: boolean;
+  /** Send the first `78` now (if not sent yet); the P2* repeats follow. */
+  now(): void;
+  stop(): void;
+}
+
 /** The state and request pipeline of one ECU; `VirtualEcu` (virtual-ecu.ts) is its public face. */
 export class UdsServer implements ServerCore {
   mode: EcuMode = 'bootloader';
@@ -60,6 +70,8 @@ export class UdsServer implements ServerCore {
   private readonly bootListeners = new Set<(state: BootState) => void>();
   private tail: Promise<void> = Promise.resolve();
   private s3: TimerHandle | null = null;
+  /** The response-pending sender of the request in work (one at a time), for `Programming`'s long waits. */
+  private pending: Pending | null = null;
   /** Incremented at every reset: a request still in work when the ECU restarted gets no response. */
   private epoch = 0;
   private closed = false;
@@ -69,7 +81,12 @@ export class UdsServer implements ServerCore {
     readonly clock: Clock,
     readonly config: ServerConfig,
   ) {
-    this.programming = new Programming(nvm.flash, nvm.timedFlash, config.transferBuffers);
+    this.programming = new Programming(nvm.flash, nvm.timedFlash, {
+      buffers: config.transferBuffers,
+      // A wait the timing model knows will be long gets its 0x78 at once (conformance finding, issue 9 §5).
+      longWaitMs: config.p2Ms * FIRST_PENDING_FRACTION,
+      onLongWait: () => this.pending?.now(),
+    });
   }
 
   /** A `UdsRequestHandler` for a link with its own settings; all share this server's state and queue. */
@@ -189,6 +206,7 @@ export class UdsServer implements ServerCore {
       }
     };
     const pending = this.startPending(sid, send);
+    this.pending = pending;
     let outcome: Outcome | undefined;
     let negative: Uint8Array | undefined;
     try {
@@ -197,6 +215,7 @@ export class UdsServer implements ServerCore {
       negative = negativeResponseFor(e, sid);
     } finally {
       pending.stop();
+      if (this.pending === pending) this.pending = null;
     }
     if (negative !== undefined) {
       const nrc = negative[2] as number;
@@ -210,21 +229,31 @@ export class UdsServer implements ServerCore {
     if (sendError !== undefined) throw sendError;
   }
 
-  /** Sends `7F <SID> 78` at 90 % of P2 and then every 90 % of P2* until stopped. */
-  private startPending(sid: number, send: (bytes: Uint8Array) => void): { readonly sent: boolean; stop(): void } {
+  /**
+   * Sends `7F <SID> 78` once the request has been in work for 40 % of P2 (or at once when `now()` is
+   * called: a wait known to be long), then every 90 % of P2* until stopped. The margin to P2 is for a
+   * busy event loop, whose timers fire late.
+   */
+  private startPending(sid: number, send: (bytes: Uint8Array) => void): Pending {
     let sent = false;
+    let stopped = false;
     let handle: TimerHandle | null = null;
     const fire = (): void => {
+      if (handle !== null) this.clock.clearTimeout(handle);
       sent = true;
       send(Uint8Array.of(0x7f, sid, NRC.requestCorrectlyReceivedResponsePending));
       handle = this.clock.setTimeout(fire, this.config.p2StarMs * PENDING_FRACTION);
     };
-    handle = this.clock.setTimeout(fire, this.config.p2Ms * PENDING_FRACTION);
+    handle = this.clock.setTimeout(fire, this.config.p2Ms * FIRST_PENDING_FRACTION);
     return {
       get sent() {
         return sent;
       },
+      now: () => {
+        if (!sent && !stopped) fire();
+      },
       stop: () => {
+        stopped = true;
         if (handle !== null) this.clock.clearTimeout(handle);
         handle = null;
       },

@@ -7,6 +7,20 @@
 /** TCP_DATA and UDP_DISCOVERY port (ISO 13400-2:2019 Table 39/41); the product makes it configurable. */
 export const DOIP_PORT = 13400;
 
+/**
+ * Vehicle announcement at start-up (ISO 13400-2 Table 39, timing parameters): after its IP address is
+ * configured the entity waits a random A_DoIP_Announce_Wait (0…500 ms), then sends A_DoIP_Announce_Num
+ * vehicle announcements (payload type 0x0004) A_DoIP_Announce_Interval apart, to UDP_DISCOVERY.
+ */
+export const DOIP_ANNOUNCE_TIMING = {
+  /** A_DoIP_Announce_Wait: the first announcement after a random delay up to this (ms). */
+  maxWaitMs: 500,
+  /** A_DoIP_Announce_Interval (ms). */
+  intervalMs: 500,
+  /** A_DoIP_Announce_Num. */
+  count: 3,
+} as const;
+
 /** Generic DoIP header: version, inverse version, payload type u16, payload length u32 (Table 16). */
 export const DOIP_HEADER_LENGTH = 8;
 

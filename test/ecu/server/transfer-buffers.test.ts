@@ -82,9 +82,20 @@ describe('TransferData double buffering (background programming)', () => {
     await h.clock.advanceAsync(100);
     await second.done;
     assert.deepEqual(second.heard.map((r) => r.hex), ['7F 36 78', '76 02']);
-    assert.equal(second.heard[0]?.at, 45); // 90 % of P2
+    assert.equal(second.heard[0]?.at, 0); // at once: the timing model knows block 1 needs 53.76 ms more
     assert.ok((second.heard[1]?.at ?? 0) >= BLOCK_MS, 'answered only once block 1 is programmed');
     assert.ok(programmedPrefix(h, data) > BLOCK, 'block 2 is being programmed');
+  });
+
+  it('a wait the timing model knows to be shorter than 40 % of P2 gets no 7F 36 78', async () => {
+    const data = image(1200); // block 1: 300 half-words × 52.5 µs = 15.75 ms
+    const h = await downloading(data.length, { transferBuffers: 1 });
+    assert.deepEqual(await atOnce(h, cat([0x36, 0x01], data.subarray(0, 600))), ['76 01']);
+    const second = start(h, cat([0x36, 0x02], data.subarray(600)));
+    await h.clock.advanceAsync(50);
+    await second.done;
+    assert.deepEqual(second.heard.map((r) => r.hex), ['76 02']);
+    assert.ok((second.heard[0]?.at ?? 0) >= 15.75, 'answered once block 1 is programmed');
   });
 
   it('with 2 buffers, two blocks are answered at once, the third waits, and flash is programmed in block order', async () => {
