@@ -152,12 +152,17 @@ export class Diagnostics {
       this.waiting.set(id, { vehicleId: req.vehicleId, ecu: req.ecu, resolve, reject, timer });
     });
     this.opts.counters.diag.inFlight++;
+    this.opts.counters.diag.sent++;
+    // Not awaited: the answer may settle (its timer, onOffline, close) before the broker's PUBACK, and a
+    // rejection of `answer` while nobody awaits it yet is an unhandled rejection that ends the process.
+    // `answer` is the one promise awaited; a failed publish settles it like any other outcome.
+    let sending: Promise<void>;
     try {
-      this.opts.counters.diag.sent++;
-      await this.opts.sessions.sendControl(req.vehicleId, { type: 'diag.request', id, ecu: req.ecu, request: requestHex, timeoutMs: gatewayTimeout });
+      sending = this.opts.sessions.sendControl(req.vehicleId, { type: 'diag.request', id, ecu: req.ecu, request: requestHex, timeoutMs: gatewayTimeout });
     } catch (e) {
-      this.settle(id)?.reject(e);
+      sending = Promise.reject(e);
     }
+    sending.catch((e: unknown) => this.settle(id)?.reject(e));
     try {
       return await answer;
     } finally {
