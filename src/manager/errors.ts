@@ -37,6 +37,8 @@ export const MANAGER_CODES = [
   'MGR_BLOB_CORRUPT',
   /** The diagnostic log cannot be written (commits failing): no request is sent that could not be logged. */
   'MGR_LOG_UNAVAILABLE',
+  /** A diagnostic request's diag_log row could not be committed: its answer is withheld (the row is retried). */
+  'MGR_LOG_FAILED',
 ] as const;
 export type ManagerCode = (typeof MANAGER_CODES)[number];
 

@@ -1,7 +1,7 @@
 /**
  * The diagnostics service on its own (fake store and sessions): the vehicle check reads the in-memory
- * registry, each request queues exactly one diag_log row and no audit row, and a request that could not
- * be logged is refused before anything is sent.
+ * registry, each request records exactly one diag_log row and no audit row, a request that could not
+ * be logged is refused before anything is sent, and no outcome leaves a promise rejecting unhandled.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,12 +45,11 @@ function setup(o: SetupOptions = {}): { diagnostics: Diagnostics; sent: DiagRequ
       reads.get++;
       return Promise.resolve(id === V ? vehicle : undefined);
     },
-    logDiag: (e: NewDiagEntry) => Promise.resolve(rows.push(e)),
-    queueDiag: (e: NewDiagEntry) => rows.push(e),
+    recordDiag: (e: NewDiagEntry) => Promise.resolve(rows.push(e)),
     get diagBacklog() {
       return backlog;
     },
-    recordDiag: () => assert.fail('diagnostics must queue its rows, not write them on the round trip'),
+    diagLogFailing: false,
     audit: () => assert.fail('a diagnostic request is not an audit event'),
   } as unknown as Store;
   const sessions = {
@@ -82,7 +81,7 @@ async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
 }
 
 describe('Diagnostics', () => {
-  it('answers from the registry in memory and queues one diag_log row whose id is the logId', async () => {
+  it('answers from the registry in memory and records one diag_log row whose id is the logId', async () => {
     const { diagnostics, sent, rows, reads } = setup();
     const pending = diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test:bob', timeoutMs: 2000 });
     await tick();
