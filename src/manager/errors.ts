@@ -31,6 +31,8 @@ export const MANAGER_CODES = [
   'JOB_FINISHED',
   /** The gateway is installing the image (verifying … rebooting) and runs that to its end: cancel needs `force`. */
   'JOB_NOT_CANCELLABLE',
+  /** A job's new state could not be written to the database: nothing was changed (retry). */
+  'JOB_SAVE_FAILED',
   /** The job's assignment expired before the gateway started programming (a failure reason). */
   'JOB_EXPIRED',
   /** A firmware blob is missing from, or corrupt in, `<data>/manager/blobs` (a failure reason). */

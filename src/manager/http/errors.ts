@@ -27,6 +27,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   MGR_CLOSED: 503,
   MGR_LOG_UNAVAILABLE: 503,
   MGR_LOG_FAILED: 503,
+  JOB_SAVE_FAILED: 503,
   GW_BUSY: 503,
   DIAG_TIMEOUT: 504,
   UDS_TIMEOUT: 504,
