@@ -32,6 +32,7 @@ interface ManagerCliOptions {
   port: number;
   verbose?: boolean;
   chunkSize?: number;
+  resetDatabase?: boolean;
 }
 
 /** A fixed update chunk size, 64 B … 60 KiB (MAX_CHUNK_SIZE). */
@@ -49,6 +50,7 @@ export function registerManager(program: Command): void {
     .option('--host <addr>', 'HTTP API listen address', DEFAULT_API_HOST)
     .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, DEFAULT_API_PORT)
     .option('--verbose', 'log debug events too')
+    .option('--reset-database', 'start with a new empty database; an existing (damaged or unwanted) ota.db is kept as ota.db.reset-<time>')
     .option('--chunk-size <bytes>', 'fixed firmware chunk size for new jobs (default: by image size, 512 B for 56 KiB; a tuning / test knob)', parseChunkSize)
     .action(async (opts: ManagerCliOptions) => {
       const dataDir = resolveDataDir(opts.data);
@@ -57,6 +59,7 @@ export function registerManager(program: Command): void {
         brokerUrl: opts.broker,
         http: { host: opts.host, port: opts.port },
         log: stderrLog(opts.verbose ? 'debug' : 'info'),
+        ...(opts.resetDatabase ? { resetDatabase: true } : {}),
         ...(opts.chunkSize === undefined ? {} : { jobs: { chunkSize: opts.chunkSize } }),
       });
       process.stdout.write(

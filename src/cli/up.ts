@@ -33,6 +33,8 @@ export interface UpOptions {
   suite: SuiteName;
   initOnly?: boolean;
   verbose?: boolean;
+  /** Start the manager with a new empty database (the old ota.db is kept beside it). */
+  resetDatabase?: boolean;
   /** How long to wait for every vehicle to connect and announce before printing the banner (default 20 s). */
   readyTimeoutMs?: number;
 }
@@ -89,6 +91,7 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
       http: { host: opts.host, port: opts.port },
       suites: [opts.suite, ...SUITES.filter((s) => s !== opts.suite)],
       log: stderrLog(opts.verbose ? 'debug' : 'warn'),
+      ...(opts.resetDatabase ? { resetDatabase: true } : {}),
     }).catch((e: unknown) => {
       throw portInUse(e, 'API', opts.port, '--port');
     });
@@ -145,6 +148,7 @@ export function registerUp(program: Command, io: CliIo = processIo): void {
     .option('--broker-port <port>', 'embedded broker port on 127.0.0.1 (0: any free port)', parsePort, 8883)
     .option('--external-broker <url>', 'use this broker (e.g. Mosquitto, mqtts://127.0.0.1:8883) instead of the embedded one', parseBrokerUrl)
     .addOption(new Option('--suite <suite>', 'secure-channel suite the simulated vehicles offer (the manager accepts both)').choices(SUITES).default('aes-256-gcm'))
+    .option('--reset-database', 'start the manager with a new empty database; an existing (damaged or unwanted) ota.db is kept as ota.db.reset-<time>')
     .option('--init-only', 'create the data directory (PKI, vehicle certificates, fleet.json) and exit')
     .option('--verbose', 'log connection and session details to stderr')
     .action(async (opts: UpOptions) => {

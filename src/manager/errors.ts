@@ -35,6 +35,10 @@ export const MANAGER_CODES = [
   'JOB_SAVE_FAILED',
   /** The job's assignment expired before the gateway started programming (a failure reason). */
   'JOB_EXPIRED',
+  /** `<data>/manager/ota.db` is missing or empty where a manager ran before: restore it, or reset explicitly. */
+  'MGR_DB_MISSING',
+  /** `<data>/manager/ota.db` fails SQLite's integrity check or is not a database: restore it, or reset explicitly. */
+  'MGR_DB_CORRUPT',
   /** A firmware blob is missing from, or corrupt in, `<data>/manager/blobs` (a failure reason). */
   'MGR_BLOB_CORRUPT',
   /** The diagnostic log cannot be written (commits failing): no request is sent that could not be logged. */
