@@ -4,6 +4,7 @@
  * `<data>/manager.json`. The lead wires registerManager into main.ts.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { installRejectionGuard } from './guard.js';
 import { MAX_CHUNK_SIZE } from '../protocol/ota/update-messages.js';
 import { createManager, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
 
@@ -53,6 +54,7 @@ export function registerManager(program: Command): void {
     .option('--reset-database', 'start with a new empty database; an existing (damaged or unwanted) ota.db is kept as ota.db.reset-<time>')
     .option('--chunk-size <bytes>', 'fixed firmware chunk size for new jobs (default: by image size, 512 B for 56 KiB; a tuning / test knob)', parseChunkSize)
     .action(async (opts: ManagerCliOptions) => {
+      installRejectionGuard(stderrLog('warn'));
       const dataDir = resolveDataDir(opts.data);
       const manager = await createManager({
         dataDir,

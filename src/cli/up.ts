@@ -15,6 +15,7 @@ import { startBroker, type Broker } from '../broker/index.js';
 import { createManager, DEFAULT_API_HOST, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
 import { OtaError } from '../protocol/errors.js';
 import { SUITE_IDS, type SuiteName } from '../security/channel/index.js';
+import { installRejectionGuard } from './guard.js';
 import { parseBrokerUrl, parsePort } from './manager.js';
 import { processIo, type CliIo } from './pki.js';
 import { startSimulatedVehicle, type SimulatedVehicle } from './sim/vehicle.js';
@@ -152,6 +153,7 @@ export function registerUp(program: Command, io: CliIo = processIo): void {
     .option('--init-only', 'create the data directory (PKI, vehicle certificates, fleet.json) and exit')
     .option('--verbose', 'log connection and session details to stderr')
     .action(async (opts: UpOptions) => {
+      installRejectionGuard(stderrLog('warn'));
       const stop = new AbortController();
       let firstSignalAt: number | undefined;
       const onSignal = (): void => {
