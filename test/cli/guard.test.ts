@@ -28,7 +28,7 @@ function run(env: NodeJS.ProcessEnv): { status: number | null; stdout: string; s
 
 describe('installRejectionGuard', () => {
   it('outside tests: logs the rejection (code and message) and keeps serving', () => {
-    const env = { ...process.env, OTA_STRICT_REJECTIONS: '0' };
+    const env: NodeJS.ProcessEnv = { ...process.env, OTA_STRICT_REJECTIONS: '0' };
     delete env['NODE_TEST_CONTEXT'];
     const r = run(env);
     assert.equal(r.status, 0, r.stderr);
@@ -48,7 +48,7 @@ describe('installRejectionGuard', () => {
   });
 
   it('with OTA_STRICT_REJECTIONS=1 outside tests: exits 70', () => {
-    const env = { ...process.env, OTA_STRICT_REJECTIONS: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, OTA_STRICT_REJECTIONS: '1' };
     delete env['NODE_TEST_CONTEXT'];
     assert.equal(run(env).status, 70);
   });
