@@ -89,7 +89,8 @@ export class Rig {
     }
   }
 
-  async stopAll(): Promise<void> {
+  /** Kill every process started here (SIGKILL) and wait for their exits. */
+  async killAll(): Promise<void> {
     for (const p of this.procs) {
       if (p.child.exitCode === null && p.child.signalCode === null) {
         p.child.kill('SIGCONT');
@@ -97,6 +98,10 @@ export class Rig {
       }
     }
     await Promise.all(this.procs.map((p) => p.exited));
+  }
+
+  async stopAll(): Promise<void> {
+    await this.killAll();
     await rm(this.dataDir, { recursive: true, force: true });
   }
 }
