@@ -71,6 +71,8 @@ export class JobEngine {
   private readonly preparing = new Set<string>();
   /** Jobs whose end is being written (finish() in progress). */
   private readonly finishing = new Set<string>();
+  /** Jobs whose unsaved end waits for its retry. */
+  private readonly retrying = new Set<string>();
   private readonly images: ImageCache;
   private readonly writer: JobWriter;
   private readonly counts: RunCounters = { offers: 0, chunksSent: 0, bytesSent: 0, chunksLost: 0, stalls: 0 };
@@ -166,12 +168,13 @@ export class JobEngine {
       .catch((e: unknown) => {
         const { code, message } = errorFields(e);
         this.opts.log('error', 'job.prepare_failed', { jobId: job.id, code, message });
-        void this.finish(job, 'failed', { code, message });
+        return this.finish(job, 'failed', { code, message });
       })
       .finally(() => {
         this.preparing.delete(vehicleId);
-        // The job failed or was cancelled while its image was loading: start the next one.
-        if (!this.runs.has(vehicleId)) this.kick(vehicleId);
+        // The job failed or was cancelled while its image was loading: start the next one. (A failure
+        // not saved leaves it active: no new attempt until its end is written, which kicks then.)
+        if (!this.runs.has(vehicleId) && job.state !== 'active') this.kick(vehicleId);
       });
   }
 
@@ -294,13 +297,17 @@ export class JobEngine {
       run.stop();
       this.runs.delete(job.vehicleId);
       this.images.release(run.firmware.sha256);
-      this.kick(job.vehicleId);
     }
+    if (!this.runs.has(job.vehicleId)) this.kick(job.vehicleId);
     return 'ended';
   }
 
+  /** Try the end of `job` again later (one pending retry per job). */
   private retryFinish(job: LiveJob, state: 'done' | 'failed' | 'cancelled', reason: { code: string; message: string } | null, installedVersion: string | null): void {
+    if (this.retrying.has(job.id)) return;
+    this.retrying.add(job.id);
     const timer = setTimeout(() => {
+      this.retrying.delete(job.id);
       if (!this.closed && job.state === 'active') void this.finish(job, state, reason, installedVersion);
     }, this.opts.finishRetryMs ?? 5000);
     timer.unref();

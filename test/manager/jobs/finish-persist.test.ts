@@ -130,4 +130,33 @@ describe('JobEngine: a job end that cannot be saved is not acted on', () => {
       await engine.close();
     }
   });
+
+  it('a job whose image cannot be loaded and whose failure cannot be saved waits for the retry (no tight re-prepare loop)', async () => {
+    const image = imageBytes(2048, 9);
+    const release = await issueRelease(join(dir, 'pki'), 'release2');
+    const { firmware: broken } = await repo.add({ image, format: 'bin', signedManifest: signRelease(release, image, { version: '1.4.0', counter: 4 }), actor: 'test' });
+    await rm(new BlobStore(join(dir, 'blobs')).path(broken.sha256)); // MGR_BLOB_CORRUPT at every load
+    const sessions = new Sessions();
+    const engine = new JobEngine({ store, repository: repo, sessions, brokerConnected: () => true, log, finishRetryMs: 200 });
+    const service = new JobService({ store, repository: repo, engine, signer, sessionState: () => 'established' });
+    await refuseJobEnds(store, true);
+    const prepares = (): number => log.events.filter((e) => e.event === 'job.prepare_failed').length;
+    const before = prepares();
+    let id = '';
+    try {
+      await engine.start();
+      id = (await service.create({ vehicleId: V, ecu: 'engine', firmwareId: broken.id, actor: 'test' })).id;
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await stateInDb(id), 'active');
+      assert.ok(prepares() - before <= 4, `image loads while the failure cannot be saved: ${prepares() - before}`);
+    } finally {
+      await refuseJobEnds(store, false);
+    }
+    try {
+      await waitFor('failure written', async () => (await stateInDb(id)) === 'failed', 5000);
+      assert.equal((await service.get(id))?.reason?.code, 'MGR_BLOB_CORRUPT');
+    } finally {
+      await engine.close();
+    }
+  });
 });
