@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ensureBrokerCertificate, startBroker, writeMosquittoConfig, type BrokerStats } from '../broker/index.js';
 import { writeErr, writeOut } from './terminal.js';
+import { stderrLog } from '../manager/log.js';
+import { installRejectionGuard } from './guard.js';
 
 /** Where the command writes: `out` for results (stdout), `err` for log lines (stderr). */
 export interface BrokerCliIo {
@@ -48,6 +50,7 @@ export function registerBroker(program: Command, io: BrokerCliIo = processIo): v
     // stand, and the subcommand reads them through optsWithGlobals().
     .configureHelp({ showGlobalOptions: true })
     .action(async (opts: { pki?: string; host: string; port: number }) => {
+      installRejectionGuard(stderrLog('warn'));
       const pkiDir = opts.pki ?? defaultPkiDir();
       if (await ensureBrokerCertificate(pkiDir, { hosts: [opts.host] })) {
         io.err(`issued the broker certificate ${join(pkiDir, 'broker.pem')}\n`);

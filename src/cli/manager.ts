@@ -4,6 +4,7 @@
  * `<data>/manager.json`. The lead wires registerManager into main.ts.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { installRejectionGuard } from './guard.js';
 import { MAX_CHUNK_SIZE } from '../protocol/ota/update-messages.js';
 import { createManager, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
 import { writeOut } from './terminal.js';
@@ -33,6 +34,7 @@ interface ManagerCliOptions {
   port: number;
   verbose?: boolean;
   chunkSize?: number;
+  resetDatabase?: boolean;
 }
 
 /** A fixed update chunk size, 64 B … 60 KiB (MAX_CHUNK_SIZE). */
@@ -50,14 +52,17 @@ export function registerManager(program: Command): void {
     .option('--host <addr>', 'HTTP API listen address', DEFAULT_API_HOST)
     .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, DEFAULT_API_PORT)
     .option('--verbose', 'log debug events too')
+    .option('--reset-database', 'start with a new empty database; an existing (damaged or unwanted) ota.db is kept as ota.db.reset-<time>')
     .option('--chunk-size <bytes>', 'fixed firmware chunk size for new jobs (default: by image size, 512 B for 56 KiB; a tuning / test knob)', parseChunkSize)
     .action(async (opts: ManagerCliOptions) => {
+      installRejectionGuard(stderrLog('warn'));
       const dataDir = resolveDataDir(opts.data);
       const manager = await createManager({
         dataDir,
         brokerUrl: opts.broker,
         http: { host: opts.host, port: opts.port },
         log: stderrLog(opts.verbose ? 'debug' : 'info'),
+        ...(opts.resetDatabase ? { resetDatabase: true } : {}),
         ...(opts.chunkSize === undefined ? {} : { jobs: { chunkSize: opts.chunkSize } }),
       });
       writeOut(

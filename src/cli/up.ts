@@ -15,6 +15,7 @@ import { startBroker, type Broker } from '../broker/index.js';
 import { createManager, DEFAULT_API_HOST, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
 import { isOtaError, OtaError } from '../protocol/errors.js';
 import { SUITE_IDS, type SuiteName } from '../security/channel/index.js';
+import { installRejectionGuard } from './guard.js';
 import { parseBrokerUrl, parsePort } from './manager.js';
 import { processIo, type CliIo } from './pki.js';
 import { startSimulatedVehicle, VehicleFileError, type SimulatedVehicle } from './sim/vehicle.js';
@@ -34,6 +35,8 @@ export interface UpOptions {
   suite: SuiteName;
   initOnly?: boolean;
   verbose?: boolean;
+  /** Start the manager with a new empty database (the old ota.db is kept beside it). */
+  resetDatabase?: boolean;
   /** How long to wait for every vehicle to connect and announce before printing the banner (default 20 s). */
   readyTimeoutMs?: number;
 }
@@ -97,6 +100,7 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
       http: { host: opts.host, port: opts.port },
       suites: [opts.suite, ...SUITES.filter((s) => s !== opts.suite)],
       log: stderrLog(opts.verbose ? 'debug' : 'warn'),
+      ...(opts.resetDatabase ? { resetDatabase: true } : {}),
     }).catch((e: unknown) => {
       throw portInUse(e, 'API', opts.port, '--port');
     });
@@ -173,9 +177,11 @@ export function registerUp(program: Command, io: CliIo = processIo): void {
     .option('--broker-port <port>', 'embedded broker port on 127.0.0.1 (0: any free port)', parsePort, 8883)
     .option('--external-broker <url>', 'use this broker (e.g. Mosquitto, mqtts://127.0.0.1:8883) instead of the embedded one', parseBrokerUrl)
     .addOption(new Option('--suite <suite>', 'secure-channel suite the simulated vehicles offer (the manager accepts both)').choices(SUITES).default('aes-256-gcm'))
+    .option('--reset-database', 'start the manager with a new empty database; an existing (damaged or unwanted) ota.db is kept as ota.db.reset-<time>')
     .option('--init-only', 'create the data directory (PKI, vehicle certificates, fleet.json) and exit')
     .option('--verbose', 'log connection and session details to stderr')
     .action(async (opts: UpOptions) => {
+      installRejectionGuard(stderrLog('warn'));
       const stop = new AbortController();
       let firstSignalAt: number | undefined;
       const onSignal = (): void => {

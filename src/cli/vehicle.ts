@@ -12,6 +12,8 @@ import type { GatewayLog } from '../gateway/index.js';
 import { processIo, type CliIo } from './pki.js';
 import { startSimulatedVehicle } from './sim/vehicle.js';
 import { writeErr } from './terminal.js';
+import { stderrLog } from '../manager/log.js';
+import { installRejectionGuard } from './guard.js';
 
 export const DEFAULT_BROKER_URL = 'mqtts://127.0.0.1:8883';
 
@@ -110,6 +112,7 @@ export function registerVehicle(program: Command, io: CliIo = processIo): void {
     .option('--physical-timing', 'physical timing model: CAN 500 kbit/s with bit stuffing, datasheet flash erase/program times')
     .option('--update-window <chunks>', 'firmware download window the gateway grants (default 32; a tuning / test knob)', parseWindow)
     .action(async (opts: VehicleCommandOptions) => {
+      installRejectionGuard(stderrLog('warn'));
       if (opts.id.length === 0) throw new OtaError('SIM_CONFIG', '--id must not be empty');
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();

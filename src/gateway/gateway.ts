@@ -239,7 +239,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       },
       {
         sendHandshake: (bytes) => this.publish('up/hs', bytes),
-        established: (channel) => void this.onEstablished(channel),
+        established: (channel) => this.onEstablished(channel).catch((e: unknown) => this.unexpected('announce after the handshake', e)),
         refused: (e, where) => this.refuse(e, where),
         note: (m) => this.log.info(`${this.vehicleId}: ${m}`),
       },
@@ -295,7 +295,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private onMessage(topic: string, payload: Uint8Array): void {
     if (topic === this.topics['down/rec']) this.onRecord(payload);
-    else if (topic === this.topics['down/hs']) void this.session?.onHandshakeMessage(payload);
+    else if (topic === this.topics['down/hs']) this.session?.onHandshakeMessage(payload).catch((e: unknown) => this.unexpected('handshake message', e));
   }
 
   private async onEstablished(channel: SecureChannel): Promise<void> {
@@ -308,6 +308,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.mergeInventory(inventory.filter((e): e is EcuInventory => e !== undefined));
     this.sendAnnounce();
     this.updates.onEstablished();
+  }
+
+  /** A handler failed where it should not: logged, never an unhandled rejection that ends the process. */
+  private unexpected(what: string, e: unknown): void {
+    this.log.warn(`${this.vehicleId}: ${what} failed: ${codeOf(e)}`);
   }
 
   private refuse(error: unknown, where: string): void {
@@ -333,7 +338,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       return;
     }
     if (msg.type === 'diag.request') {
-      void this.onDiagRequest(msg);
+      this.onDiagRequest(msg).catch((e: unknown) => this.unexpected(`diag.request ${msg.id}`, e));
       return;
     }
     if (msg.type === 'update.offer') return this.updates.onOffer(msg);

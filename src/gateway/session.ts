@@ -72,7 +72,7 @@ export class GatewaySession {
   connected(): void {
     this.active = true;
     this.retries = 0;
-    void this.startHandshake();
+    this.startHandshake().catch((e: unknown) => this.hooks.note(`handshake start failed: ${e instanceof Error ? e.message : String(e)}`));
   }
 
   /** The link went down: the session ends with it (keys erased); a reconnect starts a new one. */
@@ -117,7 +117,7 @@ export class GatewaySession {
       if (epoch !== this.epoch || this.channel?.state !== 'awaitServerHello') return;
       this.retries++;
       this.hooks.note(`no ServerHello within ${wait} ms; starting a new handshake`);
-      void this.startHandshake();
+      this.startHandshake().catch((e: unknown) => this.hooks.note(`handshake start failed: ${e instanceof Error ? e.message : String(e)}`));
     }, wait);
   }
 
@@ -165,7 +165,7 @@ export class GatewaySession {
     const go = (): void => {
       this.stats.helloRequests.honored++;
       this.hooks.note('HelloRequest from the manager: starting a new handshake');
-      void this.startHandshake();
+      this.startHandshake().catch((e: unknown) => this.hooks.note(`handshake start failed: ${e instanceof Error ? e.message : String(e)}`));
     };
     if (wait <= 0) {
       go();

@@ -2,9 +2,10 @@
  * Remote diagnostics (DOTA): one UDS request to one ECU of one vehicle, through the vehicle's secure
  * channel, with the answer matched by request id. Many requests to many vehicles may be in flight at
  * once. Every request — answered, refused, timed out — is written to diag_log (who, when, request,
- * response, outcome): queued when its outcome is known and committed within a few milliseconds, after
- * the caller has its answer (store/diag-log.ts). Not to the audit log: that is for administrative
- * actions, and a row per request would duplicate diag_log and bury them.
+ * response, outcome), committed before the caller has its answer (group commit, store/diag-log.ts): what
+ * was answered survives a crash, and a row that cannot be written is the caller's error (MGR_LOG_FAILED).
+ * Not to the audit log: that is for administrative actions, and a row per request would duplicate
+ * diag_log and bury them.
  *
  * The vehicle and ECU checks read the store's in-memory registry: no query per request.
  */
@@ -100,32 +101,34 @@ export class Diagnostics {
     const requestHex = toHex(req.request, '');
     const started = performance.now();
     const id = this.idPrefix + (this.idCounter++).toString(16).padStart(12, '0');
+    let result: DiagResult;
     try {
       const answer = await this.exchange(req, id, requestHex, timeoutMs, started);
-      return this.finish(req, at, id, requestHex, answer, started);
+      result = this.toResult(req, id, requestHex, answer, started);
     } catch (e) {
       const code = isOtaError(e) ? e.code : 'INTERNAL';
       const outcome: DiagOutcome = code === 'DIAG_TIMEOUT' || code === 'UDS_TIMEOUT' ? 'timeout' : 'error';
       this.opts.counters.diag[outcome]++;
       const elapsed = Math.round(performance.now() - started);
       if (code === 'MGR_LOG_UNAVAILABLE') {
-        // Nothing was sent; queueing the refusal would only grow the backlog that caused it.
+        // Nothing was sent; logging the refusal would only add to the rows that cannot be written.
         this.opts.log('error', 'diag.not_logged', { vehicleId: req.vehicleId, actor: req.actor, backlog: this.opts.store.diagBacklog });
         throw e;
       }
-      try {
-        this.record(req, at, { requestHex, response: null, outcome, nrc: null, errorCode: code, elapsedMs: elapsed });
-      } catch (le) {
-        this.opts.log('error', 'diag.log_failed', { vehicleId: req.vehicleId, ...errorFields(le) });
-      }
+      // The refusal or timeout is answered only once its row is committed (or as MGR_LOG_FAILED).
+      await this.record(req, at, { requestHex, response: null, outcome, nrc: null, errorCode: code, elapsedMs: elapsed });
       throw e;
     }
+    const outcome: DiagOutcome = result.positive ? 'positive' : 'negative';
+    this.opts.counters.diag[outcome]++;
+    result.logId = await this.record(req, at, { requestHex, response: result.response, outcome, nrc: result.nrc?.code ?? null, errorCode: null, elapsedMs: result.elapsedMs });
+    return result;
   }
 
   private async exchange(req: DiagnoseRequest, id: string, requestHex: string, timeoutMs: number, started: number): Promise<DiagResponseMessage> {
     if (this.closed) throw new ManagerError('MGR_CLOSED', 'the manager is shutting down');
-    if (this.opts.store.diagBacklog >= MAX_DIAG_LOG_BACKLOG) {
-      throw new ManagerError('MGR_LOG_UNAVAILABLE', `${this.opts.store.diagBacklog} diagnostic log rows are not written yet`);
+    if (this.opts.store.diagLogFailing || this.opts.store.diagBacklog >= MAX_DIAG_LOG_BACKLOG) {
+      throw new ManagerError('MGR_LOG_UNAVAILABLE', `the diagnostic log cannot be written (${this.opts.store.diagBacklog} rows waiting): nothing is sent that could not be logged`);
     }
     const vehicle = this.opts.store.peekVehicle(req.vehicleId) ?? (await this.opts.store.getVehicle(req.vehicleId));
     if (!vehicle) throw new ManagerError('VEHICLE_UNKNOWN', `no vehicle '${req.vehicleId}'`);
@@ -152,12 +155,17 @@ export class Diagnostics {
       this.waiting.set(id, { vehicleId: req.vehicleId, ecu: req.ecu, resolve, reject, timer });
     });
     this.opts.counters.diag.inFlight++;
+    this.opts.counters.diag.sent++;
+    // Not awaited: the answer may settle (its timer, onOffline, close) before the broker's PUBACK, and a
+    // rejection of `answer` while nobody awaits it yet is an unhandled rejection that ends the process.
+    // `answer` is the one promise awaited; a failed publish settles it like any other outcome.
+    let sending: Promise<void>;
     try {
-      this.opts.counters.diag.sent++;
-      await this.opts.sessions.sendControl(req.vehicleId, { type: 'diag.request', id, ecu: req.ecu, request: requestHex, timeoutMs: gatewayTimeout });
+      sending = this.opts.sessions.sendControl(req.vehicleId, { type: 'diag.request', id, ecu: req.ecu, request: requestHex, timeoutMs: gatewayTimeout });
     } catch (e) {
-      this.settle(id)?.reject(e);
+      sending = Promise.reject(e);
     }
+    sending.catch((e: unknown) => this.settle(id)?.reject(e));
     try {
       return await answer;
     } finally {
@@ -165,7 +173,8 @@ export class Diagnostics {
     }
   }
 
-  private finish(req: DiagnoseRequest, at: string, id: string, requestHex: string, msg: DiagResponseMessage, started: number): DiagResult {
+  /** The caller's result for the gateway's answer (logId 0 until recorded); throws the gateway's error. */
+  private toResult(req: DiagnoseRequest, id: string, requestHex: string, msg: DiagResponseMessage, started: number): DiagResult {
     const roundTripMs = Math.round(performance.now() - started);
     const elapsedMs = msg.elapsedMs ?? roundTripMs;
     if (msg.error) {
@@ -197,19 +206,19 @@ export class Diagnostics {
         result.decodeError = errorFields(e);
       }
     }
-    const outcome: DiagOutcome = result.positive ? 'positive' : 'negative';
-    this.opts.counters.diag[outcome]++;
-    result.logId = this.record(req, at, { requestHex, response, outcome, nrc: nrcCode ?? null, errorCode: null, elapsedMs });
     return result;
   }
 
-  /** Queue the diag_log row (committed within DIAG_FLUSH_MS); returns its id. */
-  private record(
+  /**
+   * Write the diag_log row; resolves with its id once committed (group commit, store/diag-log.ts).
+   * Rejects MGR_LOG_FAILED when it cannot be: the caller then gets that error instead of the answer.
+   */
+  private async record(
     req: DiagnoseRequest,
     at: string,
     r: { requestHex: string; response: string | null; outcome: DiagOutcome; nrc: number | null; errorCode: string | null; elapsedMs: number },
-  ): number {
-    return this.opts.store.queueDiag({
+  ): Promise<number> {
+    return this.opts.store.recordDiag({
       at,
       actor: req.actor,
       vehicleId: req.vehicleId.slice(0, 64),

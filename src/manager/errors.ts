@@ -31,12 +31,20 @@ export const MANAGER_CODES = [
   'JOB_FINISHED',
   /** The gateway is installing the image (verifying … rebooting) and runs that to its end: cancel needs `force`. */
   'JOB_NOT_CANCELLABLE',
+  /** A job's new state could not be written to the database: nothing was changed (retry). */
+  'JOB_SAVE_FAILED',
   /** The job's assignment expired before the gateway started programming (a failure reason). */
   'JOB_EXPIRED',
+  /** `<data>/manager/ota.db` is missing or empty where a manager ran before: restore it, or reset explicitly. */
+  'MGR_DB_MISSING',
+  /** `<data>/manager/ota.db` fails SQLite's integrity check or is not a database: restore it, or reset explicitly. */
+  'MGR_DB_CORRUPT',
   /** A firmware blob is missing from, or corrupt in, `<data>/manager/blobs` (a failure reason). */
   'MGR_BLOB_CORRUPT',
   /** The diagnostic log cannot be written (commits failing): no request is sent that could not be logged. */
   'MGR_LOG_UNAVAILABLE',
+  /** A diagnostic request's diag_log row could not be committed: its answer is withheld (the row is retried). */
+  'MGR_LOG_FAILED',
 ] as const;
 export type ManagerCode = (typeof MANAGER_CODES)[number];
 

@@ -3,6 +3,7 @@
  * repository, update jobs and the HTTP API, started together by createManager() and stopped by close(). The CLI (`ota manager`, `ota up`)
  * is the only caller that wires it to anything else.
  */
+import { existsSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SuiteName } from '../security/channel/index.js';
@@ -19,7 +20,7 @@ import { errorFields, stderrLog, type ManagerLog } from './log.js';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, managerPaths, type ManagerPaths } from './paths.js';
 import { VehicleSessions, type SessionState } from './sessions.js';
 import { newCounters, Refusals, type ManagerCounters } from './stats.js';
-import { openSqliteStore, type EcuRecord, type Store, type VehicleRecord } from './store/index.js';
+import { openSqliteStore, setAsideSqliteFile, type EcuRecord, type Store, type VehicleRecord } from './store/index.js';
 
 export const MANAGER_VERSION = '0.1.0';
 
@@ -40,6 +41,12 @@ export interface ManagerOptions {
   reconnect?: { initialMs?: number; maxMs?: number };
   /** Write `<data>/manager.json` while running (default true). */
   announceFile?: boolean;
+  /**
+   * Start with a new empty database: an existing `<data>/manager/ota.db` (damaged, or whose history is
+   * to be dropped) is kept beside it as `ota.db.reset-<time>`. Without it, a missing, empty or damaged
+   * database where a manager ran before fails the start (MGR_DB_MISSING, MGR_DB_CORRUPT).
+   */
+  resetDatabase?: boolean;
   /** Update jobs: assignment lifetime (24 h), fixed chunk size (default by image size), timers. */
   jobs?: { ttlMs?: number; chunkSize?: number; offerTimeoutMs?: number; ackTimeoutMs?: number; flushIntervalMs?: number; announceWaitMs?: number };
 }
@@ -106,8 +113,15 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
   const brokerUrl = opts.brokerUrl ?? DEFAULT_BROKER_URL;
   const pkiDir = opts.pki?.dir ?? paths.pkiDir;
   const identity = await loadIdentity(pkiDir, opts.pki?.name ?? 'manager');
+  // A manager ran here before (its token or firmware blobs are there): its database must be there too.
+  const ranBefore = existsSync(paths.apiToken) || existsSync(paths.blobsDir);
+  if (opts.resetDatabase) {
+    const keptAs = setAsideSqliteFile(paths.database);
+    if (keptAs !== undefined) log('warn', 'store.reset', { file: paths.database, keptAs });
+  }
   const token = await ensureApiToken(paths.apiToken);
   const store = await openSqliteStore(paths.database, {
+    mustExist: ranBefore && opts.resetDatabase !== true,
     onDiagLogError: (e, rows) => log('error', 'diag.log_failed', { rows, ...errorFields(e) }),
   });
   const started = Date.now();

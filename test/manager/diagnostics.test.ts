@@ -1,7 +1,7 @@
 /**
  * The diagnostics service on its own (fake store and sessions): the vehicle check reads the in-memory
- * registry, each request queues exactly one diag_log row and no audit row, and a request that could not
- * be logged is refused before anything is sent.
+ * registry, each request records exactly one diag_log row and no audit row, a request that could not
+ * be logged is refused before anything is sent, and no outcome leaves a promise rejecting unhandled.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +25,14 @@ const vehicle: VehicleRecord = {
   ecus: [{ name: 'engine', link: 'can', address: '0x7E0', appVersion: '1', bootVersion: '1', mode: 'application', serial: null, hardwareId: null, updatedAt: 'x' }],
 };
 
-function setup(backlog = 0): { diagnostics: Diagnostics; sent: DiagRequestMessage[]; rows: NewDiagEntry[]; reads: { peek: number; get: number } } {
+interface SetupOptions {
+  backlog?: number;
+  /** What sendControl returns (default: resolves at once, a PUBACK at once). */
+  send?: () => Promise<void>;
+}
+
+function setup(o: SetupOptions = {}): { diagnostics: Diagnostics; sent: DiagRequestMessage[]; rows: NewDiagEntry[]; reads: { peek: number; get: number } } {
+  const backlog = o.backlog ?? 0;
   const rows: NewDiagEntry[] = [];
   const sent: DiagRequestMessage[] = [];
   const reads = { peek: 0, get: 0 };
@@ -38,18 +45,18 @@ function setup(backlog = 0): { diagnostics: Diagnostics; sent: DiagRequestMessag
       reads.get++;
       return Promise.resolve(id === V ? vehicle : undefined);
     },
-    queueDiag: (e: NewDiagEntry) => rows.push(e),
+    recordDiag: (e: NewDiagEntry) => Promise.resolve(rows.push(e)),
     get diagBacklog() {
       return backlog;
     },
-    recordDiag: () => assert.fail('diagnostics must queue its rows, not write them on the round trip'),
+    diagLogFailing: false,
     audit: () => assert.fail('a diagnostic request is not an audit event'),
   } as unknown as Store;
   const sessions = {
     state: () => 'established',
     sendControl: (_v: string, msg: ControlMessage) => {
       if (msg.type === 'diag.request') sent.push(msg);
-      return Promise.resolve();
+      return o.send ? o.send() : Promise.resolve();
     },
   } as unknown as VehicleSessions;
   const diagnostics = new Diagnostics({ store, sessions, brokerConnected: () => true, counters: newCounters(), log: silentLog });
@@ -59,8 +66,22 @@ function setup(backlog = 0): { diagnostics: Diagnostics; sent: DiagRequestMessag
 const request = Uint8Array.of(0x22, 0xf1, 0x90);
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** Runs `body`, then collects the unhandled rejections seen until a few timer turns later. */
+async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const onUnhandled = (reason: unknown): void => void seen.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await body();
+    await new Promise((r) => setTimeout(r, 30));
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  return seen;
+}
+
 describe('Diagnostics', () => {
-  it('answers from the registry in memory and queues one diag_log row whose id is the logId', async () => {
+  it('answers from the registry in memory and records one diag_log row whose id is the logId', async () => {
     const { diagnostics, sent, rows, reads } = setup();
     const pending = diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test:bob', timeoutMs: 2000 });
     await tick();
@@ -84,7 +105,7 @@ describe('Diagnostics', () => {
   });
 
   it('refuses with MGR_LOG_UNAVAILABLE, sending nothing, while the diag_log backlog is full', async () => {
-    const { diagnostics, sent, rows } = setup(MAX_DIAG_LOG_BACKLOG);
+    const { diagnostics, sent, rows } = setup({ backlog: MAX_DIAG_LOG_BACKLOG });
     await assert.rejects(diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test' }), { code: 'MGR_LOG_UNAVAILABLE' });
     assert.deepEqual([sent.length, rows.length], [0, 0]);
   });
@@ -98,5 +119,53 @@ describe('Diagnostics', () => {
     for (const m of sent) assert.match(m.id, /^[0-9a-f]{24}$/);
     for (const m of sent) diagnostics.onResponse(V, { type: 'diag.response', id: m.id, ecu: 'engine', response: '62F19031' });
     await Promise.all(all);
+  });
+
+  describe('when the answer settles while the broker has not acknowledged the request (no PUBACK yet)', () => {
+    it('times out with DIAG_TIMEOUT (timeoutMs 1) and leaves no unhandled rejection', async () => {
+      const { diagnostics, rows } = setup({ send: () => new Promise(() => undefined) }); // a frozen broker
+      const unhandled = await unhandledDuring(async () => {
+        await assert.rejects(diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test', timeoutMs: 1 }), { code: 'DIAG_TIMEOUT' });
+      });
+      assert.deepEqual(unhandled, []);
+      assert.deepEqual(rows.map((e) => [e.outcome, e.errorCode]), [['timeout', 'DIAG_TIMEOUT']]);
+    });
+
+    it('fails with VEHICLE_OFFLINE when the vehicle goes offline, and leaves no unhandled rejection', async () => {
+      let puback: () => void = () => undefined;
+      const { diagnostics, sent, rows } = setup({ send: () => new Promise<void>((r) => (puback = r)) });
+      const unhandled = await unhandledDuring(async () => {
+        const pending = diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test', timeoutMs: 5000 });
+        await tick();
+        assert.equal(sent.length, 1);
+        diagnostics.onOffline(V);
+        await assert.rejects(pending, { code: 'VEHICLE_OFFLINE' });
+        puback();
+      });
+      assert.deepEqual(unhandled, []);
+      assert.deepEqual(rows.map((e) => [e.outcome, e.errorCode]), [['error', 'VEHICLE_OFFLINE']]);
+    });
+
+    it('a publish refused after the timeout changes nothing and leaves no unhandled rejection', async () => {
+      let refuse: (e: unknown) => void = () => undefined;
+      const { diagnostics, rows } = setup({ send: () => new Promise<void>((_r, j) => (refuse = j)) });
+      const unhandled = await unhandledDuring(async () => {
+        await assert.rejects(diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test', timeoutMs: 1 }), { code: 'DIAG_TIMEOUT' });
+        refuse(new Error('connection closed'));
+      });
+      assert.deepEqual(unhandled, []);
+      assert.equal(rows.length, 1);
+    });
+
+    it('1,000 concurrent requests with timeoutMs 1 all answer DIAG_TIMEOUT, none unhandled', async () => {
+      const { diagnostics, rows } = setup({ send: () => new Promise(() => undefined) });
+      const unhandled = await unhandledDuring(async () => {
+        const all = Array.from({ length: 1000 }, () => diagnostics.diagnose({ vehicleId: V, ecu: 'engine', request, actor: 'test', timeoutMs: 1 }).then(() => 'ok', (e: { code?: string }) => e.code));
+        const codes = new Set(await Promise.all(all));
+        assert.deepEqual([...codes], ['DIAG_TIMEOUT']);
+      });
+      assert.deepEqual(unhandled, []);
+      assert.equal(rows.length, 1000);
+    });
   });
 });

@@ -39,6 +39,8 @@ export interface JobEngineOptions {
   flushIntervalMs?: number;
   /** How long a re-offer refused as finished waits for the ECU to announce the job's version (default 5000 ms). */
   announceWaitMs?: number;
+  /** Delay before a job end that could not be saved is tried again (default 5000 ms). */
+  finishRetryMs?: number;
   now?: () => Date;
 }
 
@@ -47,6 +49,9 @@ export const INSTALL_PHASES: readonly string[] = ['verifying', 'erasing', 'progr
 /** A gateway's refusals of a re-offer that mean "this job already ended here" (src/gateway/update/agent.ts). */
 const FINISHED_REFUSALS: ReadonlySet<string> = new Set(['GW_JOB_FINISHED', 'FW_REPLAYED_NONCE']);
 const SWEEP_MS = 60_000;
+
+/** What finish() did: ended the job, found nothing to do, or could not persist the end (nothing changed). */
+export type FinishResult = 'ended' | 'unchanged' | 'not_saved';
 
 /** Counters since start (GET /stats `jobs`). */
 export interface JobEngineStats {
@@ -64,6 +69,10 @@ export class JobEngine {
   private readonly live = new Map<string, LiveJob>();
   private readonly runs = new Map<string, Run>();
   private readonly preparing = new Set<string>();
+  /** Jobs whose end is being written (finish() in progress). */
+  private readonly finishing = new Set<string>();
+  /** Jobs whose unsaved end waits for its retry. */
+  private readonly retrying = new Set<string>();
   private readonly images: ImageCache;
   private readonly writer: JobWriter;
   private readonly counts: RunCounters = { offers: 0, chunksSent: 0, bytesSent: 0, chunksLost: 0, stalls: 0 };
@@ -159,12 +168,13 @@ export class JobEngine {
       .catch((e: unknown) => {
         const { code, message } = errorFields(e);
         this.opts.log('error', 'job.prepare_failed', { jobId: job.id, code, message });
-        this.finish(job, 'failed', { code, message });
+        return this.finish(job, 'failed', { code, message });
       })
       .finally(() => {
         this.preparing.delete(vehicleId);
-        // The job failed or was cancelled while its image was loading: start the next one.
-        if (!this.runs.has(vehicleId)) this.kick(vehicleId);
+        // The job failed or was cancelled while its image was loading: start the next one. (A failure
+        // not saved leaves it active: no new attempt until its end is written, which kicks then.)
+        if (!this.runs.has(vehicleId) && job.state !== 'active') this.kick(vehicleId);
       });
   }
 
@@ -215,17 +225,18 @@ export class JobEngine {
         current?.onAck(msg.next, msg.window, msg.have === undefined ? undefined : bitmapFromBase64(msg.have, job.chunks));
         return true;
       case 'update.status':
-        this.onStatus(job, msg, current);
+        // Awaited: the vehicle's next message is handled once the end this one reports is persisted.
+        await this.onStatus(job, msg, current);
         return true;
       default:
         return false; // offer and cancel only ever flow to the vehicle
     }
   }
 
-  private onStatus(job: LiveJob, msg: UpdateStatusMessage, run: Run | undefined): void {
-    if (msg.phase === 'done') return this.finish(job, 'done', null, msg.version ?? null);
+  private async onStatus(job: LiveJob, msg: UpdateStatusMessage, run: Run | undefined): Promise<void> {
+    if (msg.phase === 'done') return void (await this.finish(job, 'done', null, msg.version ?? null));
     if (msg.phase === 'failed' && msg.error && job.offers > 1 && FINISHED_REFUSALS.has(msg.error.code)) return void this.finishedElsewhere(job, msg.error);
-    if (msg.phase === 'failed') return this.finish(job, 'failed', msg.error ?? { code: 'GW_FAILED', message: 'the gateway reported a failure without a reason' });
+    if (msg.phase === 'failed') return void (await this.finish(job, 'failed', msg.error ?? { code: 'GW_FAILED', message: 'the gateway reported a failure without a reason' }));
     job.phase = msg.phase;
     job.percent = msg.percent;
     this.writer.saveNow(job);
@@ -242,33 +253,64 @@ export class JobEngine {
     for (;;) {
       const vehicle = await this.opts.store.getVehicle(job.vehicleId).catch(() => undefined);
       const version = vehicle?.ecus.find((e) => e.name === job.ecu)?.appVersion ?? null;
-      if (version === job.toVersion) return this.finish(job, 'done', null, version);
-      if (Date.now() >= deadline || this.closed || job.state !== 'active') return this.finish(job, 'failed', error);
+      if (version === job.toVersion) return void (await this.finish(job, 'done', null, version));
+      if (Date.now() >= deadline || this.closed || job.state !== 'active') return void (await this.finish(job, 'failed', error));
       await new Promise((r) => setTimeout(r, 250));
     }
   }
 
-  /** End `job` (done, failed or cancelled), persist, audit, and start the vehicle's next job. */
-  finish(job: LiveJob, state: 'done' | 'failed' | 'cancelled', reason: { code: string; message: string } | null, installedVersion: string | null = null): void {
-    if (job.state !== 'active') return;
-    job.state = state;
-    job.phase = state;
-    if (state === 'done') job.percent = 100;
-    job.reason = reason;
-    job.installedVersion = installedVersion;
-    job.finishedAt = this.nowIso();
+  /**
+   * End `job` (done, failed or cancelled): persist first, then act (forget it, audit, start the vehicle's
+   * next job). A state that cannot be persisted is not acted on: the job stays active here as it is in
+   * the database (else it would silently run again after a restart); an end reported by the gateway or
+   * the expiry sweep is tried again every `finishRetryMs`, a cancel is the caller's error.
+   * Resolves `ended`, `unchanged` (not active, or already ending) or `not_saved`.
+   */
+  async finish(
+    job: LiveJob,
+    state: 'done' | 'failed' | 'cancelled',
+    reason: { code: string; message: string } | null,
+    installedVersion: string | null = null,
+    how: { cancelPending?: boolean; retry?: boolean } = {},
+  ): Promise<FinishResult> {
+    if (job.state !== 'active' || this.finishing.has(job.id)) return 'unchanged';
+    const at = this.nowIso();
+    const ended: LiveJob = { ...job, state, phase: state, percent: state === 'done' ? 100 : job.percent, reason, installedVersion, finishedAt: at, updatedAt: at };
+    if (how.cancelPending !== undefined) ended.cancelPending = how.cancelPending;
+    this.finishing.add(job.id);
+    try {
+      await this.writer.save(ended, job);
+    } catch (e) {
+      this.opts.log('error', 'job.finish_not_saved', { jobId: job.id, vehicleId: job.vehicleId, state, ...errorFields(e) });
+      if (how.retry !== false) this.retryFinish(job, state, reason, installedVersion);
+      return 'not_saved';
+    } finally {
+      this.finishing.delete(job.id);
+    }
+    Object.assign(job, { state, phase: state, percent: ended.percent, reason, installedVersion, finishedAt: at, updatedAt: at, cancelPending: ended.cancelPending });
     this.live.delete(job.id);
-    this.writer.saveNow(job);
     this.opts.log(state === 'failed' ? 'warn' : 'info', `job.${state}`, { jobId: job.id, vehicleId: job.vehicleId, ecu: job.ecu, ...(reason ? { code: reason.code } : {}) });
     const detail = { ecu: job.ecu, firmwareId: job.firmwareId, bytesSent: job.bytesSent, ...(reason ? { code: reason.code } : {}), ...(installedVersion ? { version: installedVersion } : {}) };
-    this.opts.store.audit({ at: job.finishedAt, actor: 'manager', action: `job.${state}`, target: job.id, detail }).catch((e: unknown) => this.opts.log('error', 'job.audit_failed', errorFields(e)));
+    this.opts.store.audit({ at, actor: 'manager', action: `job.${state}`, target: job.id, detail }).catch((e: unknown) => this.opts.log('error', 'job.audit_failed', errorFields(e)));
     const run = this.runs.get(job.vehicleId);
     if (run?.job === job) {
       run.stop();
       this.runs.delete(job.vehicleId);
       this.images.release(run.firmware.sha256);
-      this.kick(job.vehicleId);
     }
+    if (!this.runs.has(job.vehicleId)) this.kick(job.vehicleId);
+    return 'ended';
+  }
+
+  /** Try the end of `job` again later (one pending retry per job). */
+  private retryFinish(job: LiveJob, state: 'done' | 'failed' | 'cancelled', reason: { code: string; message: string } | null, installedVersion: string | null): void {
+    if (this.retrying.has(job.id)) return;
+    this.retrying.add(job.id);
+    const timer = setTimeout(() => {
+      this.retrying.delete(job.id);
+      if (!this.closed && job.state === 'active') void this.finish(job, state, reason, installedVersion);
+    }, this.opts.finishRetryMs ?? 5000);
+    timer.unref();
   }
 
   /** Tell the gateway a job is cancelled; cleared from the row once the broker took the message. */
@@ -302,7 +344,7 @@ export class JobEngine {
    */
   private expire(job: LiveJob): boolean {
     if (job.phase !== 'queued' || Date.parse(job.expiresAt) > Date.now()) return false;
-    this.finish(job, 'failed', { code: 'JOB_EXPIRED', message: `the assignment expired at ${job.expiresAt} before the gateway accepted it` });
+    void this.finish(job, 'failed', { code: 'JOB_EXPIRED', message: `the assignment expired at ${job.expiresAt} before the gateway accepted it` });
     return true;
   }
 

@@ -199,8 +199,10 @@ export class JobService {
       throw new ManagerError('JOB_NOT_CANCELLABLE', `job ${id} is ${job.phase}: the gateway installs to the end; cancel with force to abandon it anyway`);
     }
     // An offer may have reached the gateway (it may hold chunks or be verifying): tell it.
-    job.cancelPending = job.offers > 0;
-    this.opts.engine.finish(job, 'cancelled', { code: 'JOB_CANCELLED', message: `cancelled by ${actor}${opts.force ? ' (forced)' : ''}` });
+    const reason = { code: 'JOB_CANCELLED', message: `cancelled by ${actor}${opts.force ? ' (forced)' : ''}` };
+    const result = await this.opts.engine.finish(job, 'cancelled', reason, null, { cancelPending: job.offers > 0, retry: false });
+    if (result === 'not_saved') throw new ManagerError('JOB_SAVE_FAILED', `job ${id} could not be saved as cancelled: it stays active (try again)`);
+    if (result === 'unchanged') throw new ManagerError('JOB_FINISHED', `job ${id} is already ${job.state === 'active' ? 'ending' : job.state}`);
     if (job.cancelPending) await this.opts.engine.sendCancel(job);
     return toJob(job);
   }

@@ -9,6 +9,8 @@ import { saveJob, type LiveJob } from './records.js';
 
 export class JobWriter {
   private readonly dirty = new Set<LiveJob>();
+  /** Jobs whose end is being written: not flushed meanwhile. */
+  private readonly held = new Set<LiveJob>();
   private writes: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
 
@@ -37,9 +39,28 @@ export class JobWriter {
     this.writes = this.writes.then(() => saveJob(db, job)).catch((e: unknown) => this.log('error', 'job.save_failed', { jobId: job.id, ...errorFields(e) }));
   }
 
+  /**
+   * Write `end` (a copy of the live job `job` holding the state to persist) after the writes queued
+   * before it; rejects if it cannot be written, so the caller can leave its state change undone
+   * (engine.ts, finish). Until then no flush writes `job` (its still-active fields would overwrite `end`);
+   * once written, `job` is not flushed again.
+   */
+  async save(end: LiveJob, job: LiveJob): Promise<void> {
+    const db = this.store.db;
+    this.held.add(job);
+    const done = this.writes.then(() => saveJob(db, end));
+    this.writes = done.catch(() => undefined);
+    try {
+      await done;
+      this.dirty.delete(job);
+    } finally {
+      this.held.delete(job);
+    }
+  }
+
   /** Write every dirty job; resolves when every queued write is done. */
   flush(): Promise<void> {
-    for (const job of [...this.dirty]) this.saveNow(job);
+    for (const job of [...this.dirty]) if (!this.held.has(job)) this.saveNow(job);
     return this.writes;
   }
 

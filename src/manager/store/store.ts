@@ -5,8 +5,8 @@
  *
  * After migrate() the registry is also held in memory, loaded from the database and refreshed from it
  * (in the writing transaction) by every registry write, so reads (a diagnostic request's vehicle and ECU
- * check) cost no query; the database stays the source of truth. diag_log rows may be queued and committed
- * in batches (diag-log.ts). Both assume one manager per database.
+ * check) cost no query; the database stays the source of truth. diag_log rows are group-committed
+ * (diag-log.ts). Both assume one manager per database.
  */
 import { Migrator, type Kysely, type Transaction } from 'kysely';
 import type { AnnounceMessage } from '../../protocol/ota/messages.js';
@@ -71,7 +71,7 @@ export interface AuditEntry {
 export const MAX_LIST_LIMIT = 1000;
 
 export interface StoreOptions {
-  /** A batched diag_log commit failed (`rows` stay queued and are retried; at close they are lost). */
+  /** A diag_log commit failed (`rows` stay queued and are retried; at close they are lost). */
   onDiagLogError?: (e: unknown, rows: number) => void;
 }
 
@@ -194,20 +194,16 @@ export class Store {
     return rows.map((r) => toVehicle(r, byVehicle.get(r.id) ?? []));
   }
 
-  /** Append one diagnostic request to the log now (after the rows queued before it); returns its id. */
-  recordDiag(e: NewDiagEntry): Promise<number> {
-    return this.diagLog.insert(e);
-  }
-
   /**
-   * Accept one diagnostic request for the log and return its id at once; the row is committed with
-   * others within DIAG_FLUSH_MS (diag-log.ts). listDiag() and close() flush first.
+   * Append one diagnostic request to the log; resolves with its id once it is committed (group commit:
+   * the rows of one event-loop turn go in one transaction, diag-log.ts). Rejects MGR_LOG_FAILED when the
+   * commit fails (the row stays queued and is retried), MGR_CLOSED after close().
    */
-  queueDiag(e: NewDiagEntry): number {
-    return this.diagLog.queue(e);
+  recordDiag(e: NewDiagEntry): Promise<number> {
+    return this.diagLog.append(e);
   }
 
-  /** Commit the queued diag_log rows now. */
+  /** Commit the queued diag_log rows now (resolves when done, failed or not). */
   flushDiag(): Promise<void> {
     return this.diagLog.flush();
   }
@@ -217,9 +213,20 @@ export class Store {
     return this.diagLog.backlog;
   }
 
-  /** The newest diagnostic log entries first, optionally of one vehicle (queued rows included). */
+  /** The last diag_log commit failed and none has succeeded since: the log on disk is behind. */
+  get diagLogFailing(): boolean {
+    return this.diagLog.failing;
+  }
+
+  /**
+   * The newest diagnostic log entries first, optionally of one vehicle (queued rows committed first).
+   * MGR_LOG_UNAVAILABLE while rows cannot be committed: an answer from a log that is behind would be stale.
+   */
   async listDiag(opts: { vehicleId?: string; limit?: number } = {}): Promise<DiagLogEntry[]> {
     await this.diagLog.flush();
+    if (this.diagLog.failing) {
+      throw new ManagerError('MGR_LOG_UNAVAILABLE', `the diagnostic log cannot be written (${this.diagLog.backlog} rows waiting): what is on disk is behind`);
+    }
     let q = this.db.selectFrom('diag_log').selectAll();
     if (opts.vehicleId !== undefined) q = q.where('vehicle_id', '=', opts.vehicleId);
     const rows = await q.orderBy('id', 'desc').limit(clampLimit(opts.limit)).execute();

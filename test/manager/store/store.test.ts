@@ -137,10 +137,12 @@ describe('Store (SQLite file)', () => {
       assert.deepEqual(one.map((e) => [e.id, e.vehicleId, e.errorCode, e.elapsedMs]), [[c, 'VIN2', 'DIAG_TIMEOUT', 10000]]);
     });
 
-    it('refuses an outcome outside positive|negative|timeout|error', async () => {
+    it('refuses an outcome outside positive|negative|timeout|error (MGR_BAD_INPUT), and the log goes on', async () => {
       await assert.rejects(
         store.recordDiag({ at: T0, actor: 'x', vehicleId: 'VIN1', ecu: 'e', request: '10', response: null, outcome: 'maybe' as 'error', nrc: null, errorCode: null, elapsedMs: 0 }),
+        { code: 'MGR_BAD_INPUT' },
       );
+      assert.deepEqual([store.diagBacklog, store.diagLogFailing], [0, false]);
     });
   });
 
