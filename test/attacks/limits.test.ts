@@ -1,0 +1,211 @@
+// Issue 9 §2 "Bounded resources": each case names the attack it stops. Real sockets on loopback, real
+// processes for the attackers (so their memory is not counted as the broker's), real files.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import { startBroker, type Broker } from '../../src/broker/index.js';
+import { DEFAULT_BROKER_LIMITS } from '../../src/broker/limits.js';
+import { closed, collect, connect, eventually, makePki, nextMessage, sleep, type TestPki } from '../broker/helpers.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const MiB = 1024 * 1024;
+
+/** A fixture script: the compiled .js next to a compiled test, else the .ts source through tsx. */
+export function fixtureCommand(name: string): { cmd: string; args: string[] } {
+  const compiled = join(here, 'fixtures', `${name}.js`);
+  if (import.meta.url.endsWith('.js') && existsSync(compiled)) return { cmd: process.execPath, args: [compiled] };
+  return { cmd: process.execPath, args: ['--import', 'tsx', join(here, 'fixtures', `${name}.ts`)] };
+}
+
+/** Runs a fixture with `env`, resolves with its stdout's JSON line (rejects after `ms`). */
+export function runFixture<T>(name: string, env: Record<string, string>, ms: number): Promise<T> {
+  const { cmd, args } = fixtureCommand(name);
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not finish within ${ms} ms: ${out} ${err}`));
+    }, ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(line) as T);
+      } catch {
+        reject(new Error(`${name} printed no result: ${out} ${err}`));
+      }
+    });
+  });
+}
+
+/** Samples this process's RSS every 20 ms while `work` runs; the peak. */
+async function peakRss<T>(work: Promise<T>): Promise<{ result: T; peak: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  try {
+    const result = await work;
+    await sleep(100);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { result, peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+describe('attacks on the embedded broker (issue 9 §2)', () => {
+  let pki: TestPki;
+  let broker: Broker;
+  const clients: MqttClient[] = [];
+  const pem = async (name: string): Promise<{ certPem: string; keyPem: string }> => ({
+    certPem: await readFile(join(pki.dir, `${name}.pem`), 'utf8'),
+    keyPem: await readFile(join(pki.dir, `${name}.key`), 'utf8'),
+  });
+  const client = async (name: string): Promise<MqttClient> => {
+    const c = await connect(broker.url, pki, { name });
+    clients.push(c);
+    return c;
+  };
+  const oversize = async (size: number, topic: string, retain: boolean): Promise<{ written: number; closedEarly: boolean }> =>
+    runFixture('oversize-publisher', {
+      OTA_ATTACK: JSON.stringify({ port: broker.port, caPem: pki.caPem, ...(await pem('VIN0001')), clientId: 'VIN0001', topic, size, retain }),
+    }, 120_000);
+
+  before(async () => {
+    pki = await makePki();
+    broker = await startBroker({ pkiDir: pki.dir, port: 0 });
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await broker?.close();
+    await pki?.cleanup();
+  });
+
+  it('a vehicle streaming a 200 MiB PUBLISH is cut off at its fixed header (BROKER_PACKET_TOO_LARGE); broker RSS stays within 50 MiB', async () => {
+    const manager = await client('manager');
+    const seen = collect(manager);
+    await manager.subscribeAsync('ota/v1/+/up/rec', { qos: 1 });
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    const { result, peak } = await peakRss(oversize(200 * MiB, 'ota/v1/VIN0001/up/rec', false));
+    assert.equal(result.closedEarly, true, 'the broker closed the connection before the payload was written');
+    assert.equal(broker.stats.dropped['BROKER_PACKET_TOO_LARGE'], 1);
+    assert.ok(peak - before < 50 * MiB, `RSS grew by ${((peak - before) / MiB).toFixed(1)} MiB`);
+    await sleep(100);
+    assert.deepEqual(seen, [], 'nothing of it was forwarded');
+  });
+
+  it('a vehicle leaving a 100 MiB retained message behind is refused; no retained message remains', async () => {
+    const before = process.memoryUsage().rss;
+    const { result, peak } = await peakRss(oversize(100 * MiB, 'ota/v1/VIN0001/status', true));
+    assert.equal(result.closedEarly, true);
+    assert.equal(broker.stats.dropped['BROKER_PACKET_TOO_LARGE'], 2);
+    assert.ok(peak - before < 50 * MiB, `RSS grew by ${((peak - before) / MiB).toFixed(1)} MiB`);
+    const late = await client('manager');
+    const seen = collect(late);
+    await late.subscribeAsync('ota/v1/VIN0001/#', { qos: 1 });
+    await sleep(200);
+    assert.deepEqual(seen, [], 'no retained message for a subscriber that comes later');
+  });
+
+  it('a packet of exactly the limit still passes (the largest record the design sends fits)', async () => {
+    const manager = await client('manager');
+    await manager.subscribeAsync('ota/v1/VIN0001/up/rec', { qos: 1 });
+    const vehicle = await client('VIN0001');
+    const topic = 'ota/v1/VIN0001/up/rec';
+    // remaining length = 2 + topic + 2 (packet id) + payload; 1 type byte + 3 length bytes
+    const payload = Buffer.alloc(DEFAULT_BROKER_LIMITS.maxPacketBytes - 4 - (2 + topic.length + 2), 0x5a);
+    const got = nextMessage(manager, topic);
+    await vehicle.publishAsync(topic, payload, { qos: 1 });
+    assert.equal((await got).payload.length, payload.length);
+  });
+
+  it('a vehicle retaining a record on up/rec (not a presence topic) is refused with BROKER_RETAIN_DENIED and disconnected', async () => {
+    const vehicle = await client('VIN0002');
+    const gone = closed(vehicle);
+    vehicle.publish('ota/v1/VIN0002/up/rec', Buffer.alloc(1000, 1), { qos: 1, retain: true });
+    assert.equal(await gone, true);
+    assert.equal(broker.stats.refused.publishes['BROKER_RETAIN_DENIED'], 1);
+    const late = await client('manager');
+    const seen = collect(late);
+    await late.subscribeAsync('ota/v1/VIN0002/#', { qos: 1 });
+    await sleep(200);
+    assert.deepEqual(seen, []);
+  });
+
+  it('a vehicle retaining a large presence message is refused with BROKER_RETAIN_DENIED; `online` is retained', async () => {
+    const vehicle = await client('VIN0002');
+    await vehicle.publishAsync('ota/v1/VIN0002/status', 'online', { qos: 1, retain: true });
+    const gone = closed(vehicle);
+    vehicle.publish('ota/v1/VIN0002/status', Buffer.alloc(DEFAULT_BROKER_LIMITS.maxRetainedBytes + 1, 0x41), { qos: 1, retain: true });
+    assert.equal(await gone, true);
+    assert.equal(broker.stats.refused.publishes['BROKER_RETAIN_DENIED'], 2);
+    const late = await client('manager');
+    const msg = nextMessage(late, 'ota/v1/VIN0002/status');
+    await late.subscribeAsync('ota/v1/VIN0002/status', { qos: 1 });
+    assert.deepEqual(await msg, { payload: 'online', retain: true });
+  });
+});
+
+describe('per-client rate and in-flight limits of the embedded broker (issue 9 §2)', () => {
+  let pki: TestPki;
+  let broker: Broker;
+  const clients: MqttClient[] = [];
+  const client = async (name: string): Promise<MqttClient> => {
+    const c = await connect(broker.url, pki, { name });
+    clients.push(c);
+    return c;
+  };
+  before(async () => {
+    pki = await makePki();
+    broker = await startBroker({
+      pkiDir: pki.dir,
+      port: 0,
+      limits: { vehicleRate: { messagesPerSecond: 50, bytesPerSecond: MiB, burstSeconds: 0.2 }, maxInflight: 20 },
+    });
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    await broker?.close();
+    await pki?.cleanup();
+  });
+
+  it('a vehicle flooding up/rec is held to its rate (50/s): the manager sees no more than rate × time + burst', async () => {
+    const manager = await client('manager');
+    const seen = collect(manager);
+    await manager.subscribeAsync('ota/v1/VIN0001/up/rec', { qos: 1 });
+    const vehicle = await client('VIN0001');
+    const started = Date.now();
+    // One at a time (the next after the PUBACK): a well-behaved pipeline, shaped rather than dropped.
+    for (let i = 0; i < 60; i++) await vehicle.publishAsync('ota/v1/VIN0001/up/rec', Buffer.from([i]), { qos: 1 });
+    const elapsed = (Date.now() - started) / 1000;
+    // 60 messages with a burst of 10 at 50/s take at least (60 - 10) / 50 = 1 s.
+    assert.ok(elapsed >= 0.9, `60 publishes took only ${elapsed.toFixed(2)} s`);
+    assert.ok((broker.stats.limited['BROKER_RATE_LIMITED'] ?? 0) > 0);
+    assert.equal(await eventually(() => seen.length === 60), true, 'every shaped publish is delivered');
+    assert.equal(vehicle.connected, true);
+  });
+
+  it('a vehicle pipelining hundreds of publishes beyond its rate is disconnected with BROKER_INFLIGHT_LIMIT', async () => {
+    const vehicle = await client('VIN0002');
+    const gone = closed(vehicle, 10_000);
+    for (let i = 0; i < 500; i++) vehicle.publish('ota/v1/VIN0002/up/rec', Buffer.from([i & 0xff]), { qos: 0 });
+    assert.equal(await gone, true);
+    assert.equal(broker.stats.dropped['BROKER_INFLIGHT_LIMIT'], 1);
+  });
+
+  it('a manager is not rate-limited by default (bulk firmware goes through it)', async () => {
+    const manager = await client('manager');
+    const before = broker.stats.limited['BROKER_RATE_LIMITED'] ?? 0;
+    for (let i = 0; i < 200; i++) await manager.publishAsync('ota/v1/VIN0001/down/rec', Buffer.from([i & 0xff]), { qos: 1 });
+    assert.equal(broker.stats.limited['BROKER_RATE_LIMITED'] ?? 0, before);
+  });
+});
