@@ -1,15 +1,18 @@
 // Issue 9 §2 "Bounded resources": each case names the attack it stops. Real sockets on loopback, real
 // processes for the attackers (so their memory is not counted as the broker's), real files.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { startBroker, type Broker } from '../../src/broker/index.js';
 import { DEFAULT_BROKER_LIMITS } from '../../src/broker/limits.js';
+import { DoipClient } from '../../src/gateway/links/doip-client.js';
+import { initPki } from '../../src/security/pki/index.js';
 import { closed, collect, connect, eventually, makePki, nextMessage, sleep, type TestPki } from '../broker/helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -207,5 +210,79 @@ describe('per-client rate and in-flight limits of the embedded broker (issue 9 �
     const before = broker.stats.limited['BROKER_RATE_LIMITED'] ?? 0;
     for (let i = 0; i < 200; i++) await manager.publishAsync('ota/v1/VIN0001/down/rec', Buffer.from([i & 0xff]), { qos: 1 });
     assert.equal(broker.stats.limited['BROKER_RATE_LIMITED'] ?? 0, before);
+  });
+});
+
+/** Starts `ota ecu` (from source or dist, like this test) on an ephemeral DoIP port; resolves once it listens. */
+async function startOtaEcu(dir: string): Promise<{ child: ChildProcess; port: number }> {
+  const self = fileURLToPath(import.meta.url);
+  const fromSource = self.endsWith('.ts');
+  const entry = join(dirname(self), '..', '..', 'src', 'cli', fromSource ? 'main.ts' : 'main.js');
+  await initPki(join(dir, 'pki'));
+  const argv = [...(fromSource ? ['--import', 'tsx'] : []), entry, 'ecu', '--doip', '127.0.0.1:0', '--state', join(dir, 'ecu'), '--trust', join(dir, 'pki', 'ca.pem')];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`ota ecu did not start: ${out}`));
+    }, 30_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = /listening on doip:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]) });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`ota ecu exited (${code}) before listening: ${out}`));
+    });
+  });
+}
+
+describe("attacks on `ota ecu`'s DoIP server (issue 9 §2)", () => {
+  let dir: string;
+  let ecu: { child: ChildProcess; port: number };
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-attack-doip-'));
+    ecu = await startOtaEcu(dir);
+  });
+  after(async () => {
+    ecu?.child.kill('SIGTERM');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a plain TCP connect flood (20 loops, loopback) does not lock testers out: ≥ 95 % of 50 tries get a session', async (t) => {
+    const { cmd, args } = fixtureCommand('connect-flood');
+    const flood = spawn(cmd, args, { env: { ...process.env, OTA_FLOOD_PORT: String(ecu.port), OTA_FLOOD_THREADS: '20' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let floodOut = '';
+    flood.stdout.on('data', (d: Buffer) => (floodOut += d.toString()));
+    try {
+      assert.equal(await eventually(() => floodOut.includes('flooding'), 30_000), true, 'the flood started');
+      await sleep(1000); // let it fill every place it can
+      let sessions = 0;
+      for (let i = 0; i < 50; i++) {
+        try {
+          const tester = await DoipClient.connect({ host: '127.0.0.1', port: ecu.port, timeouts: { connectMs: 3000, activationMs: 3000 } });
+          sessions++;
+          await tester.close();
+        } catch {
+          // counted as a failed try
+        }
+      }
+      const exited = new Promise((r) => flood.once('exit', r));
+      flood.kill('SIGTERM');
+      await exited;
+      const connects = (JSON.parse(floodOut.trim().split('\n').pop() ?? '{}') as { connects?: number }).connects ?? 0;
+      t.diagnostic(`${sessions} of 50 sessions under a flood of ${connects} connects`);
+      assert.ok(connects > 200, `the flood made only ${connects} connects`);
+      assert.ok(sessions >= 48, `only ${sessions} of 50 tries got a session`);
+    } finally {
+      if (flood.exitCode === null) flood.kill('SIGKILL');
+    }
   });
 });
