@@ -12,7 +12,12 @@ import type { MqttClient } from 'mqtt';
 import { startBroker, type Broker } from '../../src/broker/index.js';
 import { DEFAULT_BROKER_LIMITS } from '../../src/broker/limits.js';
 import { DoipClient } from '../../src/gateway/links/doip-client.js';
-import { initPki } from '../../src/security/pki/index.js';
+import { createManager, type Manager } from '../../src/manager/index.js';
+import { createChannel } from '../../src/security/channel/index.js';
+import { encodeControl } from '../../src/protocol/ota/messages.js';
+import { initPki, loadIssued, loadTrustStore } from '../../src/security/pki/index.js';
+import { vehicleTopic } from '../../src/security/topics.js';
+import { makeDataDir, ScriptedVehicle, startTestBroker, VEHICLE_A, VEHICLE_B, waitFor, type TestData } from '../manager/fixtures.js';
 import { closed, collect, connect, eventually, makePki, nextMessage, sleep, type TestPki } from '../broker/helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -284,5 +289,103 @@ describe("attacks on `ota ecu`'s DoIP server (issue 9 §2)", () => {
     } finally {
       if (flood.exitCode === null) flood.kill('SIGKILL');
     }
+  });
+});
+
+describe("attacks on the manager's sessions (issue 9 §2)", () => {
+  let data: TestData;
+  let broker: Broker;
+  let manager: Manager;
+  let a: ScriptedVehicle;
+  let b: ScriptedVehicle;
+  const hex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
+
+  before(async () => {
+    data = await makeDataDir();
+    broker = await startTestBroker(data.pkiDir);
+    manager = await createManager({
+      dataDir: data.dataDir,
+      brokerUrl: broker.url,
+      http: { host: '127.0.0.1', port: 0 },
+      log: () => undefined,
+      helloRequestIntervalMs: 200,
+      reconnect: { initialMs: 100, maxMs: 400 },
+    });
+    await manager.waitForBroker(5000);
+    a = await ScriptedVehicle.connect(broker.url, data.pkiDir, VEHICLE_A);
+    await a.connectSession();
+  });
+  after(async () => {
+    await a?.close().catch(() => undefined);
+    await b?.close().catch(() => undefined);
+    await manager?.close();
+    await broker?.close();
+    await data?.cleanup();
+  });
+
+  it('garbage records with an unknown session id neither renegotiate nor drop the established session (SC_WRONG_SESSION)', async () => {
+    const genuine = Buffer.from(await a.announce());
+    await waitFor('session established', async () => (await manager.vehicle(VEHICLE_A))?.session === 'established');
+    const before = { stats: await manager.stats(), handshakes: a.handshakes, hellos: a.helloRequests };
+    for (let i = 0; i < 20; i++) {
+      const garbage = Buffer.from(genuine);
+      garbage.writeUInt32BE(0xdead0000 + i, 4); // another session id (header bytes 4..11)
+      await a.client.publishAsync(vehicleTopic(VEHICLE_A, 'up/rec'), garbage, { qos: 1 });
+      await sleep(20);
+    }
+    await waitFor('refusals counted', async () => ((await manager.stats()).refused['SC_WRONG_SESSION'] ?? 0) >= 20);
+    await sleep(300); // past the HelloRequest interval: nothing more may follow
+    const after = await manager.stats();
+    assert.equal(after.refused['SC_WRONG_SESSION'], 20);
+    assert.equal(after.helloRequests, before.stats.helloRequests, 'no HelloRequest');
+    assert.equal(a.helloRequests, before.hellos);
+    assert.equal(a.handshakes, before.handshakes, 'no renegotiation');
+    assert.equal(after.handshakes.established, before.stats.handshakes.established);
+    const r = await manager.diagnose({ vehicleId: VEHICLE_A, ecu: 'engine', request: hex('22F189'), actor: 'test' });
+    assert.equal(r.positive, true, 'the established session still works');
+  });
+
+  it('a record naming the handshake whose Finished was lost still gets a HelloRequest (recovery kept)', async () => {
+    const hellos = a.helloRequests;
+    const { certPem, keyPem } = await loadIssued(data.pkiDir, VEHICLE_A);
+    const next = createChannel({ role: 'vehicle', certPem, keyPem, trust: await loadTrustStore(data.pkiDir), expectPeer: { role: 'manager' } });
+    const serverHello = new Promise<Buffer>((resolve) => {
+      const on = (topic: string, payload: Buffer): void => {
+        if (topic !== vehicleTopic(VEHICLE_A, 'down/hs') || payload.length <= 2) return;
+        a.client.off('message', on);
+        resolve(payload);
+      };
+      a.client.on('message', on);
+    });
+    await a.client.publishAsync(vehicleTopic(VEHICLE_A, 'up/hs'), Buffer.from(await next.start()), { qos: 1 });
+    const r = await next.handle(Uint8Array.from(await serverHello));
+    assert.equal(r.established, true); // its Finished (r.reply) is "lost": never published
+    const record = next.seal(encodeControl({ type: 'announce', vehicleId: VEHICLE_A, gateway: { version: 'x', suites: ['aes-256-gcm'], capabilities: [] }, ecus: [] }));
+    await a.client.publishAsync(vehicleTopic(VEHICLE_A, 'up/rec'), Buffer.from(record), { qos: 1 });
+    await waitFor('HelloRequest for the lost handshake', () => a.helloRequests > hellos);
+    await waitFor('session re-established', async () => (await manager.vehicle(VEHICLE_A))?.session === 'established');
+  });
+
+  it('a stream of records for a vehicle without a session gets HelloRequests at a growing interval, not one per interval', async () => {
+    b = await ScriptedVehicle.connect(broker.url, data.pkiDir, VEHICLE_B);
+    b.handshake = () => Promise.resolve(); // a vehicle that never answers: every record it "sends" is noise
+    const garbage = Buffer.alloc(80, 0x11);
+    garbage[0] = 0x01;
+    garbage[1] = 0x17;
+    garbage[2] = 0x01;
+    garbage.writeUInt32BE(80 - 24, 20);
+    await sleep(200); // its live `online` is in; it asks for nothing
+    const start = Date.now();
+    const hello0 = b.helloRequests;
+    while (Date.now() - start < 3000) {
+      await b.client.publishAsync(vehicleTopic(VEHICLE_B, 'up/rec'), garbage, { qos: 1 });
+      await sleep(20);
+    }
+    await sleep(100);
+    const sent = b.helloRequests - hello0;
+    // With the 200 ms interval fixed, 3 s of noise would bring ~15; doubling after the second: 200, 400,
+    // 800, 1600 ms → at most 4 more.
+    assert.ok(sent >= 1 && sent <= 5, `${sent} HelloRequests in 3 s`);
+    assert.ok(((await manager.stats()).refused['MGR_NO_SESSION'] ?? 0) > 50);
   });
 });
