@@ -175,6 +175,8 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     budget.held++;
     setTimeout(() => {
       budget.held--;
+      // Gone meanwhile (disconnected, or revoked by the sweep): what it had sent is not delivered.
+      if (live.get(client.id)?.client !== client) return done(new BrokerError('BROKER_PUBLISH_DENIED', 'the client left while its publish was held back'));
       done(null);
     }, Math.ceil(wait));
   }
