@@ -249,6 +249,37 @@ async function startOtaEcu(dir: string): Promise<{ child: ChildProcess; port: nu
   });
 }
 
+describe('publishes held back by the rate limit (issue 9 §2)', () => {
+  let pki: TestPki;
+  let broker: Broker;
+  before(async () => {
+    pki = await makePki();
+    // 2 publishes a second with a burst of 5: slow enough that refills during the test do not count.
+    broker = await startBroker({ pkiDir: pki.dir, port: 0, limits: { vehicleRate: { messagesPerSecond: 2, bytesPerSecond: MiB, burstSeconds: 2.5 } } });
+  });
+  after(async () => {
+    await broker?.close();
+    await pki?.cleanup();
+  });
+
+  it('a vehicle that leaves (or is revoked) with publishes held back does not get them delivered afterwards', async () => {
+    const manager = await connect(broker.url, pki, { name: 'manager' });
+    const vehicle = await connect(broker.url, pki, { name: 'VIN0001' });
+    try {
+      const seen = collect(manager);
+      await manager.subscribeAsync('ota/v1/VIN0001/up/rec', { qos: 1 });
+      for (let i = 0; i < 10; i++) vehicle.publish('ota/v1/VIN0001/up/rec', Buffer.from([i]), { qos: 0 });
+      assert.equal(await eventually(() => (broker.stats.limited['BROKER_RATE_LIMITED'] ?? 0) === 5), true, 'five held back');
+      assert.equal(await eventually(() => seen.length === 5), true, 'the burst went out');
+      await vehicle.endAsync(true);
+      await sleep(2_800); // every held publish's wait (0.5 … 2.5 s) is over
+      assert.equal(seen.length, 5, 'nothing held back was delivered after the vehicle left');
+    } finally {
+      await manager.endAsync(true);
+    }
+  });
+});
+
 describe("attacks on `ota ecu`'s DoIP server (issue 9 §2)", () => {
   let dir: string;
   let ecu: { child: ChildProcess; port: number };
