@@ -178,7 +178,8 @@ export function mosquittoLimitLines(limits: BrokerLimits): string[] {
     `max_packet_size ${limits.maxPacketBytes}`,
     `message_size_limit ${Math.max(1, limits.maxPacketBytes - MQTT_OVERHEAD)}`,
     `max_inflight_messages ${Math.min(limits.maxInflight, 65_535)}`,
+    // Per client, beyond those in flight: at most 1000 × max_packet_size (≈ 66 MB by default); no byte cap,
+    // which could silently drop chunks of a large transfer window (MAX_WINDOW 1024 × 60 KiB).
     'max_queued_messages 1000',
-    `max_queued_bytes ${limits.maxPacketBytes * 64}`,
   ];
 }
