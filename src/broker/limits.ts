@@ -176,7 +176,9 @@ export function mosquittoLimitLines(limits: BrokerLimits): string[] {
   return [
     '# Limits (docs/operations.md "Limits"): the largest packet is a secure-channel record plus its MQTT framing.',
     `max_packet_size ${limits.maxPacketBytes}`,
-    `message_size_limit ${Math.max(1, limits.maxPacketBytes - MQTT_OVERHEAD)}`,
+    // The payload limit no lower than the packet limit implies: Mosquitto drops a message above it
+    // silently (QoS flow completed), where a packet above max_packet_size disconnects like the embedded broker.
+    `message_size_limit ${limits.maxPacketBytes}`,
     `max_inflight_messages ${Math.min(limits.maxInflight, 65_535)}`,
     // Per client, beyond those in flight: at most 1000 × max_packet_size (≈ 66 MB by default); no byte cap,
     // which could silently drop chunks of a large transfer window (MAX_WINDOW 1024 × 60 KiB).

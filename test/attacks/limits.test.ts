@@ -18,6 +18,7 @@ import { encodeControl } from '../../src/protocol/ota/messages.js';
 import { initPki, loadIssued, loadTrustStore } from '../../src/security/pki/index.js';
 import { vehicleTopic } from '../../src/security/topics.js';
 import { makeDataDir, ScriptedVehicle, startTestBroker, VEHICLE_A, VEHICLE_B, waitFor, type TestData } from '../manager/fixtures.js';
+import { MOSQUITTO_SKIP, confDirFor, startMosquitto, type MosquittoProcess } from '../broker/mosquitto-process.js';
 import { closed, collect, connect, eventually, makePki, nextMessage, sleep, type TestPki } from '../broker/helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -249,6 +250,48 @@ async function startOtaEcu(dir: string): Promise<{ child: ChildProcess; port: nu
     });
   });
 }
+
+describe('the same packet limit in Mosquitto with the generated configuration (issue 9 §2)', { skip: MOSQUITTO_SKIP }, () => {
+  let pki: TestPki;
+  let mosquitto: MosquittoProcess;
+  before(async () => {
+    pki = await makePki();
+    mosquitto = await startMosquitto(pki.dir, confDirFor(pki.dir));
+  });
+  after(async () => {
+    await mosquitto?.stop();
+    await pki?.cleanup();
+  });
+
+  it('a vehicle streaming a 200 MiB PUBLISH is disconnected by Mosquitto (max_packet_size)', async () => {
+    const port = Number(new URL(mosquitto.url).port);
+    const { certPem, keyPem } = { certPem: await readFile(join(pki.dir, 'VIN0001.pem'), 'utf8'), keyPem: await readFile(join(pki.dir, 'VIN0001.key'), 'utf8') };
+    const result = await runFixture<{ written: number; closedEarly: boolean }>('oversize-publisher', {
+      OTA_ATTACK: JSON.stringify({ port, caPem: pki.caPem, certPem, keyPem, clientId: 'VIN0001', topic: 'ota/v1/VIN0001/up/rec', size: 200 * MiB, retain: false }),
+    }, 120_000);
+    assert.equal(result.closedEarly, true);
+  });
+
+  it('a packet of exactly max_packet_size passes, a few bytes more are refused', async () => {
+    const manager = await connect(mosquitto.url, pki, { name: 'manager' });
+    const vehicle = await connect(mosquitto.url, pki, { name: 'VIN0001' });
+    try {
+      const topic = 'ota/v1/VIN0001/up/rec';
+      await manager.subscribeAsync(topic, { qos: 1 });
+      const payload = Buffer.alloc(DEFAULT_BROKER_LIMITS.maxPacketBytes - 4 - (2 + topic.length + 2), 0x5a);
+      const got = nextMessage(manager, topic);
+      await vehicle.publishAsync(topic, payload, { qos: 1 });
+      assert.equal((await got).payload.length, payload.length);
+      const gone = closed(vehicle);
+      // Mosquitto 2.0 leaves the remaining-length bytes out of its count (type byte + remaining length): a
+      // few bytes of slack against the embedded broker's exact count.
+      vehicle.publish(topic, Buffer.alloc(payload.length + 4), { qos: 1 });
+      assert.equal(await gone, true);
+    } finally {
+      await Promise.all([manager.endAsync(true), vehicle.endAsync(true)].map((p) => p.catch(() => undefined)));
+    }
+  });
+});
 
 describe('publishes held back by the rate limit (issue 9 §2)', () => {
   let pki: TestPki;
