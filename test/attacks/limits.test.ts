@@ -13,7 +13,10 @@ import { startBroker, type Broker } from '../../src/broker/index.js';
 import { DEFAULT_BROKER_LIMITS } from '../../src/broker/limits.js';
 import { DoipClient } from '../../src/gateway/links/doip-client.js';
 import { createManager, type Manager } from '../../src/manager/index.js';
-import { createChannel } from '../../src/security/channel/index.js';
+import { createChannel, encodeHelloRequest } from '../../src/security/channel/index.js';
+import { GatewaySession } from '../../src/gateway/session.js';
+import { FakeClock } from '../../src/protocol/clock.js';
+import { fleetFixture } from '../gateway/harness.js';
 import { encodeControl } from '../../src/protocol/ota/messages.js';
 import { initPki, loadIssued, loadTrustStore } from '../../src/security/pki/index.js';
 import { vehicleTopic } from '../../src/security/topics.js';
@@ -462,5 +465,32 @@ describe("attacks on the manager's sessions (issue 9 §2)", () => {
     // 800, 1600 ms → at most 4 more.
     assert.ok(sent >= 1 && sent <= 5, `${sent} HelloRequests in 3 s`);
     assert.ok(((await manager.stats()).refused['MGR_NO_SESSION'] ?? 0) > 50);
+  });
+});
+
+describe("the gateway's session under forged HelloRequests (issue 9 §2)", () => {
+  it('a HelloRequest (unauthenticated) does not drop the established session before the new handshake completes', async () => {
+    const f = await fleetFixture();
+    const sent: Uint8Array[] = [];
+    const refused: unknown[] = [];
+    const session = new GatewaySession(
+      { certPem: f.vehicle.certPem, keyPem: f.vehicle.keyPem, trust: f.trust, suites: ['aes-256-gcm'], clock: new FakeClock(), helloRequestIntervalMs: 0, handshakeTimeoutMs: 60_000, handshakeRetryMaxMs: 60_000 },
+      { sendHandshake: (b) => void sent.push(b), established: () => undefined, refused: (e) => void refused.push(e), note: () => undefined },
+    );
+    const first = createChannel({ role: 'manager', certPem: f.manager.certPem, keyPem: f.manager.keyPem, trust: f.trust, expectPeer: { role: 'vehicle', cn: f.vehicleId } });
+    session.connected();
+    const ch = await waitFor('ClientHello', () => sent.shift());
+    const sh = (await first.handle(ch)).reply as Uint8Array;
+    await session.onHandshakeMessage(sh);
+    const fin = await waitFor('Finished', () => sent.shift());
+    assert.equal((await first.handle(fin)).established, true);
+    assert.ok(session.current);
+
+    await session.onHandshakeMessage(encodeHelloRequest()); // forged: nobody will answer the new ClientHello
+    await waitFor('the new ClientHello', () => sent.shift());
+    assert.ok(session.current, 'the established session is still there');
+    const plaintext = session.open(first.seal(Uint8Array.of(1, 2, 3)));
+    assert.deepEqual(plaintext && [...plaintext], [1, 2, 3], 'and still opens the manager\'s records');
+    assert.deepEqual(refused, []);
   });
 });
