@@ -16,6 +16,10 @@ export const BROKER_CODES = {
   forwardDenied: 'BROKER_FORWARD_DENIED', // a message was about to reach a client not allowed to read it
   revokedLive: 'BROKER_REVOKED_LIVE', // a connected client's certificate was revoked: disconnected
   badOption: 'BROKER_BAD_OPTION', // startBroker / mosquitto-config given unusable options
+  packetTooLarge: 'BROKER_PACKET_TOO_LARGE', // a packet above maxPacketBytes: disconnected at its fixed header
+  retainDenied: 'BROKER_RETAIN_DENIED', // retain flag on a topic the design does not retain, or too large
+  inflightLimit: 'BROKER_INFLIGHT_LIMIT', // more publishes held back by the client's rate than maxInflight
+  internal: 'BROKER_INTERNAL', // the broker cannot apply a rule it must (fail closed)
 } as const;
 
 export type BrokerCode = (typeof BROKER_CODES)[keyof typeof BROKER_CODES];

@@ -62,6 +62,8 @@ export interface BrokerStats {
   refused: { connections: Record<string, number>; publishes: Record<string, number>; subscriptions: Record<string, number> };
   /** Clients closed while connected: `BROKER_REVOKED_LIVE`, `PKI_EXPIRED`; and forwards withheld. */
   dropped: Record<string, number>;
+  /** Publishes held back to keep a client within its rate (`BROKER_RATE_LIMITED`), not refused. */
+  limited: Record<string, number>;
 }
 
 export function newStats(): BrokerStats {
@@ -69,6 +71,7 @@ export function newStats(): BrokerStats {
     accepted: { connections: 0, publishes: 0, subscriptions: 0 },
     refused: { connections: {}, publishes: {}, subscriptions: {} },
     dropped: {},
+    limited: {},
   };
 }
 

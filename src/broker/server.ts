@@ -10,6 +10,10 @@
  *   6. authorizeSubscribe   authorize(); a refused filter is granted 0x80 (MQTT 3.1.1 §3.9.3)
  *   7. authorizeForward     defence in depth: nothing reaches a client that may not read its topic
  *
+ * Limits (limits.ts, docs/operations.md "Limits"): a packet above `maxPacketBytes` closes the connection
+ * at its fixed header; retain only on presence topics; each vehicle's publishes are shaped to its rate,
+ * and a client with more than `maxInflight` publishes held back is disconnected.
+ *
  * Connected clients are re-checked when the CRL changes and every `sweepMs`: revoked or expired ones
  * are disconnected. aedes 1.x speaks MQTT 3.1 and 3.1.1 only (an MQTT 5 CONNECT gets return code 1).
  */
@@ -20,6 +24,7 @@ import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes
 import { loadIssued, verifyCertificate } from '../security/pki/index.js';
 import { authorize } from '../security/topics.js';
 import { BrokerError } from './errors.js';
+import { capPacketSize, ClientRate, resolveLimits, retainAllowed, type BrokerLimits } from './limits.js';
 import {
   checkConnect,
   count,
@@ -45,6 +50,8 @@ export type BrokerOptions = BrokerTls & {
   log?: (line: string) => void;
   /** How often connected clients are re-checked for revocation and expiry (default 60 000 ms). */
   sweepMs?: number;
+  /** Resource limits; each field defaults to DEFAULT_BROKER_LIMITS. */
+  limits?: Partial<BrokerLimits>;
 };
 
 /** A running broker. */
@@ -75,6 +82,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   const port = opts.port ?? 8883;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new BrokerError('BROKER_BAD_OPTION', `bad port ${port}`);
   const sweepMs = opts.sweepMs ?? 60_000;
+  const limits = resolveLimits(opts.limits);
 
   const { trust, certPem, keyPem } = await loadMaterial(opts, log);
   // Without a usable CRL (directoryTrust logged it) the broker still starts, on the CA alone, and refuses
@@ -88,9 +96,11 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 
   const stats = newStats();
   const principals = new WeakMap<Client, Principal>();
-  const wills = new WeakMap<Client, { topic: string } | null>();
+  const wills = new WeakMap<Client, { topic: string; retain?: boolean; payload?: Buffer | string } | null>();
   const live = new Map<string, { client: Client; who: Principal }>();
   const sockets = new Set<Socket>();
+  /** Per client: its publish budget (if its role has one) and how many publishes wait for it. */
+  const budgets = new WeakMap<Client, { rate: ClientRate; held: number }>();
 
   const refuseConnect = (client: Client, err: unknown): void => {
     const reason = reasonOf(err);
@@ -121,13 +131,19 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     authorizePublish(client, packet: PublishPacket, done) {
       const who = client ? principals.get(client) : undefined;
       // A will of a client this broker no longer knows (client null) has nobody to answer for it.
-      if (client && who && authorize(who, 'publish', packet.topic)) {
-        stats.accepted.publishes++;
-        return done(null);
+      const reason = !client || !who || !authorize(who, 'publish', packet.topic)
+        ? 'BROKER_PUBLISH_DENIED'
+        : packet.retain && !retainAllowed(limits, packet.topic, packet.payload.length)
+          ? 'BROKER_RETAIN_DENIED'
+          : undefined;
+      if (reason !== undefined || !client) {
+        const code = reason ?? 'BROKER_PUBLISH_DENIED';
+        count(stats.refused.publishes, code);
+        log(`broker: refused publish ${client ? peer(client) : '(no client)'} topic ${printable(packet.topic)}: ${code}`);
+        return done(new BrokerError(code, 'publish not authorized'));
       }
-      count(stats.refused.publishes, 'BROKER_PUBLISH_DENIED');
-      log(`broker: refused publish ${client ? peer(client) : '(no client)'} topic ${printable(packet.topic)}: BROKER_PUBLISH_DENIED`);
-      done(new BrokerError('BROKER_PUBLISH_DENIED', 'publish not authorized'));
+      stats.accepted.publishes++;
+      throttle(client, packet.payload.length, done);
     },
     authorizeSubscribe(client, sub: Subscription, done) {
       const who = principals.get(client);
@@ -147,6 +163,29 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     },
   });
 
+  /**
+   * Hold a publish until the client's budget allows it. aedes reads no more of a client's socket until
+   * the publishes of its last read are handled, so holding them slows the client down (TCP backpressure).
+   */
+  function throttle(client: Client, bytes: number, done: (err: Error | null) => void): void {
+    const budget = budgets.get(client);
+    const wait = budget ? budget.rate.reserve(bytes) : 0;
+    if (!budget || wait <= 0) return done(null);
+    if (budget.held >= limits.maxInflight) {
+      count(stats.dropped, 'BROKER_INFLIGHT_LIMIT');
+      log(`broker: disconnected ${peer(client)}: BROKER_INFLIGHT_LIMIT (${budget.held} publishes held back by its rate)`);
+      return done(new BrokerError('BROKER_INFLIGHT_LIMIT', 'too many publishes held back by the rate limit'));
+    }
+    count(stats.limited, 'BROKER_RATE_LIMITED');
+    budget.held++;
+    setTimeout(() => {
+      budget.held--;
+      // Gone meanwhile (disconnected, or revoked by the sweep): what it had sent is not delivered.
+      if (live.get(client.id)?.client !== client) return done(new BrokerError('BROKER_PUBLISH_DENIED', 'the client left while its publish was held back'));
+      done(null);
+    }, Math.ceil(wait));
+  }
+
   async function admit(client: Client): Promise<Principal> {
     let snapshot: TrustSnapshot;
     try {
@@ -157,7 +196,11 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     const conn = client.conn;
     const der = conn instanceof TLSSocket ? conn.getPeerCertificate(true).raw : undefined;
     const who = await identifyClient(der === undefined ? undefined : new Uint8Array(der), snapshot.store);
-    checkConnect(who, client.id, wills.get(client));
+    const will = wills.get(client);
+    checkConnect(who, client.id, will);
+    if (will?.retain === true && !retainAllowed(limits, will.topic, Buffer.byteLength(will.payload ?? ''))) {
+      throw new BrokerError('BROKER_WILL_DENIED', `a retained last will on ${printable(will.topic)} breaks the retain rule`);
+    }
     const holder = live.get(client.id);
     if (holder && !sameIdentity(holder.who, who)) {
       throw new BrokerError('BROKER_CLIENT_ID_TAKEN', `client id ${printable(client.id)} is in use by ${holder.who.role} ${printable(holder.who.cn)}`);
@@ -170,6 +213,8 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     if (!who) return void client.close();
     stats.accepted.connections++;
     live.set(client.id, { client, who });
+    const rate = who.role === 'vehicle' ? limits.vehicleRate : limits.managerRate;
+    if (rate) budgets.set(client, { rate: new ClientRate(rate, () => performance.now()), held: 0 });
   });
   aedes.on('clientDisconnect', (client) => {
     if (live.get(client.id)?.client === client) live.delete(client.id);
@@ -187,7 +232,16 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     { ...tlsContext(initial, certPem, keyPem), requestCert: true, rejectUnauthorized: true, handshakeTimeout: 10_000, minVersion: 'TLSv1.2' },
     (socket) => {
       socket.setNoDelay(true);
-      aedes.handle(socket);
+      const client = aedes.handle(socket);
+      try {
+        capPacketSize(client, limits.maxPacketBytes, (bytes) => {
+          count(stats.dropped, 'BROKER_PACKET_TOO_LARGE');
+          log(`broker: disconnected ${peer(client)}: BROKER_PACKET_TOO_LARGE (${bytes} bytes > ${limits.maxPacketBytes})`);
+        });
+      } catch (err) {
+        log(`broker: refused connection from ${socket.remoteAddress ?? '?'}: ${reasonOf(err)}`);
+        socket.destroy();
+      }
     },
   );
   server.on('connection', (raw: Socket) => {

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ensureBrokerCertificate, startBroker, writeMosquittoConfig, type BrokerStats } from '../broker/index.js';
+import { DEFAULT_BROKER_LIMITS, ensureBrokerCertificate, startBroker, writeMosquittoConfig, type BrokerStats } from '../broker/index.js';
 import { writeErr, writeOut } from './terminal.js';
 import { stderrLog } from '../manager/log.js';
 import { installRejectionGuard } from './guard.js';
@@ -28,6 +28,12 @@ export function parsePort(value: string): number {
   return Number(value);
 }
 
+/** A byte count: a positive decimal integer. */
+export function parseByteCount(value: string): number {
+  if (!/^\d{1,10}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a positive number of bytes');
+  return Number(value);
+}
+
 /** Resolves with the first of `signals` the process receives (listeners removed again). */
 export function nextSignal(signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -46,17 +52,19 @@ export function registerBroker(program: Command, io: BrokerCliIo = processIo): v
     .option('--pki <dir>', 'PKI directory (default $OTA_HOME/pki or ./.ota/pki); broker.pem/key are issued if missing')
     .option('--host <host>', 'listen address', '127.0.0.1')
     .option('--port <port>', 'listen port (0: any free port)', parsePort, 8883)
+    .option('--max-packet-bytes <n>', `largest MQTT packet a client may send (default ${DEFAULT_BROKER_LIMITS.maxPacketBytes}: the largest secure-channel record plus framing)`, parseByteCount)
     // mosquitto-config shares --pki/--host/--port: commander parses them on this command, wherever they
     // stand, and the subcommand reads them through optsWithGlobals().
     .configureHelp({ showGlobalOptions: true })
-    .action(async (opts: { pki?: string; host: string; port: number }) => {
+    .action(async (opts: { pki?: string; host: string; port: number; maxPacketBytes?: number }) => {
       installRejectionGuard(stderrLog('warn'));
       const pkiDir = opts.pki ?? defaultPkiDir();
       if (await ensureBrokerCertificate(pkiDir, { hosts: [opts.host] })) {
         io.err(`issued the broker certificate ${join(pkiDir, 'broker.pem')}\n`);
       }
       const stopped = nextSignal();
-      const running = await startBroker({ pkiDir, host: opts.host, port: opts.port, log: (line) => io.err(line + '\n') });
+      const limits = opts.maxPacketBytes === undefined ? {} : { maxPacketBytes: opts.maxPacketBytes };
+      const running = await startBroker({ pkiDir, host: opts.host, port: opts.port, limits, log: (line) => io.err(line + '\n') });
       io.out(`broker listening on ${running.url}\n`);
       const sig = await stopped;
       await running.close();
@@ -70,7 +78,7 @@ export function registerBroker(program: Command, io: BrokerCliIo = processIo): v
     .option('--manager <cn...>', 'manager certificate CNs allowed the whole namespace (added to the PKI index managers)')
     .option('--user <name>', "Mosquitto's `user` option: the account that runs it (it must be able to read the PKI keys)")
     .action(async (_opts: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<{ pki?: string; out: string; host: string; port: number; manager?: string[]; user?: string }>();
+      const opts = cmd.optsWithGlobals<{ pki?: string; out: string; host: string; port: number; manager?: string[]; user?: string; maxPacketBytes?: number }>();
       const pkiDir = opts.pki ?? defaultPkiDir();
       if (await ensureBrokerCertificate(pkiDir, { hosts: [opts.host] })) {
         io.err(`issued the broker certificate ${join(pkiDir, 'broker.pem')}\n`);
@@ -82,6 +90,7 @@ export function registerBroker(program: Command, io: BrokerCliIo = processIo): v
         port: opts.port,
         managers: opts.manager,
         user: opts.user,
+        ...(opts.maxPacketBytes === undefined ? {} : { limits: { maxPacketBytes: opts.maxPacketBytes } }),
       });
       for (const w of written.warnings) io.err(`warning: ${w}\n`);
       io.out(`wrote ${written.confPath} and ${written.aclPath} (managers: ${written.managers.join(', ') || 'none'})\n`);
@@ -94,6 +103,7 @@ function summary(stats: BrokerStats): string {
   const { accepted, refused } = stats;
   return (
     `${accepted.connections} connections accepted, ${total(refused.connections)} refused; ` +
-    `${total(refused.publishes)} publishes and ${total(refused.subscriptions)} subscriptions refused`
+    `${total(refused.publishes)} publishes and ${total(refused.subscriptions)} subscriptions refused; ` +
+    `${total(stats.dropped)} clients dropped, ${total(stats.limited)} publishes rate-limited`
   );
 }

@@ -2,7 +2,8 @@
  * The gateway's end of the secure channel (connected-system.md §Session life): one `SecureChannel` per
  * handshake, the vehicle as initiator. Starts a handshake when told (after every broker connect), retries
  * it when no ServerHello comes, answers HelloRequest with a new handshake at most once per interval,
- * and opens / seals records of the established session. A refused handshake message or record is
+ * and opens / seals records of the established session. A HelloRequest is unauthenticated: the
+ * established session stays in use until the new handshake completes (issue 9 §2). A refused handshake message or record is
  * reported to the caller's refusal counter and changes nothing: the channel stays in its state, so the
  * genuine message can still follow.
  */
@@ -46,6 +47,8 @@ export interface SessionStats {
 
 export class GatewaySession {
   private channel: SecureChannel | undefined;
+  /** The established session a running handshake will replace; in use until then. */
+  private previous: SecureChannel | undefined;
   private epoch = 0;
   private active = false;
   private lastStart = -Infinity;
@@ -61,7 +64,7 @@ export class GatewaySession {
 
   /** The established channel, if any. */
   get current(): SecureChannel | undefined {
-    return this.channel?.state === 'established' ? this.channel : undefined;
+    return this.channel?.state === 'established' ? this.channel : this.previous;
   }
 
   get state(): SecureChannel['state'] | 'none' {
@@ -81,14 +84,21 @@ export class GatewaySession {
     this.epoch++;
     this.clearTimers();
     this.channel?.close();
+    this.previous?.close();
     this.channel = undefined;
+    this.previous = undefined;
   }
 
   /** Starts a new handshake, replacing any session; resolves when the ClientHello is handed to the link. */
   async startHandshake(): Promise<void> {
     if (!this.active) return;
     this.clearTimers();
-    this.channel?.close();
+    if (this.channel?.state === 'established') {
+      this.previous?.close();
+      this.previous = this.channel;
+    } else {
+      this.channel?.close();
+    }
     const epoch = ++this.epoch;
     const channel = createChannel({
       role: 'vehicle',
@@ -143,6 +153,8 @@ export class GatewaySession {
     if (epoch !== this.epoch) return;
     if (result.reply !== undefined) this.hooks.sendHandshake(result.reply);
     if (result.established) {
+      this.previous?.close();
+      this.previous = undefined;
       this.clearTimers();
       this.retries = 0;
       this.stats.handshakesEstablished++;

@@ -37,6 +37,8 @@ export interface ManagerOptions {
   suites?: readonly SuiteName[];
   /** Minimum time between two HelloRequests to one vehicle (default 2000 ms). */
   helloRequestIntervalMs?: number;
+  /** Ceiling of the per-vehicle HelloRequest interval, which doubles while they go unanswered (default 60 000 ms). */
+  helloRequestMaxIntervalMs?: number;
   /** Broker reconnect backoff (default 500 ms doubling to 30 s). */
   reconnect?: { initialMs?: number; maxMs?: number };
   /** Write `<data>/manager.json` while running (default true). */
@@ -147,6 +149,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     onSession: (v) => engine.onSession(v),
     onUpdate: (v, msg) => engine.onUpdate(v, msg),
     ...(opts.helloRequestIntervalMs === undefined ? {} : { helloRequestIntervalMs: opts.helloRequestIntervalMs }),
+    ...(opts.helloRequestMaxIntervalMs === undefined ? {} : { helloRequestMaxIntervalMs: opts.helloRequestMaxIntervalMs }),
   });
   const diagnostics: Diagnostics = new Diagnostics({ store, sessions, brokerConnected: () => link?.connected ?? false, counters, log });
   const jobOpts = opts.jobs ?? {};

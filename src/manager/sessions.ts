@@ -5,7 +5,9 @@
  *          Finished    → that channel is established and replaces V's previous session
  *   up/rec record      → open with V's session → control message → announce / diag.response /
  *          update.accept|ack|status (to the job engine)
- *          (no session for it: HelloRequest on down/hs, at most once per interval per vehicle)
+ *          (no session for it: HelloRequest on down/hs, rate-limited per vehicle with a growing interval;
+ *           a record of an unknown session while V's session is established is refused and nothing
+ *           more: unauthenticated bytes never make us renegotiate a working session)
  *   status online|offline (retained) → presence
  *
  * Messages of one vehicle are handled one at a time in arrival order (a record may follow its Finished
@@ -13,7 +15,7 @@
  * changes nothing: the previous session stays until a new one completes, so a replayed ClientHello
  * cannot tear down a working session.
  */
-import { createChannel, encodeHelloRequest, MessageType, type SecureChannel, type SuiteName } from '../security/channel/index.js';
+import { createChannel, decodeRecordHeader, encodeHelloRequest, MessageType, type SecureChannel, type SuiteName } from '../security/channel/index.js';
 import type { TrustStore } from '../security/pki/index.js';
 import { parseVehicleTopic, vehicleTopic } from '../security/topics.js';
 import { decodeControl, encodeControl, messageClass, type ControlMessage, type DiagResponseMessage } from '../protocol/ota/messages.js';
@@ -41,8 +43,13 @@ export interface SessionsOptions {
   onSession?: (vehicleId: string) => void;
   /** An update.accept/ack/status from V; false (or a promise of false) if it names no job of V (then refused). */
   onUpdate?: (vehicleId: string, msg: UpdateMessage) => boolean | Promise<boolean>;
-  /** Minimum time between two HelloRequests to one vehicle (default 2000 ms). */
+  /**
+   * Minimum time between two HelloRequests to one vehicle (default 2000 ms). It doubles with every
+   * HelloRequest after the second that brings no new session, up to `helloRequestMaxIntervalMs`.
+   */
   helloRequestIntervalMs?: number;
+  /** Ceiling of the growing HelloRequest interval (default 60 000 ms). */
+  helloRequestMaxIntervalMs?: number;
   now?: () => Date;
 }
 
@@ -53,6 +60,8 @@ interface VehicleLink {
   pending: SecureChannel[];
   online?: boolean;
   lastHelloRequest: number;
+  /** HelloRequests sent since V's last new session or `online`: the interval grows with them. */
+  unanswered: number;
   queue: Promise<void>;
   queued: number;
   waiters: Array<() => void>;
@@ -72,7 +81,7 @@ export class VehicleSessions {
   private link(vehicleId: string): VehicleLink {
     let l = this.links.get(vehicleId);
     if (!l) {
-      l = { pending: [], lastHelloRequest: -Infinity, queue: Promise.resolve(), queued: 0, waiters: [] };
+      l = { pending: [], lastHelloRequest: -Infinity, unanswered: 0, queue: Promise.resolve(), queued: 0, waiters: [] };
       this.links.set(vehicleId, l);
     }
     return l;
@@ -124,6 +133,7 @@ export class VehicleSessions {
     const online = word === 'online';
     const changed = l.online !== online;
     l.online = online;
+    if (online && changed) l.unanswered = 0; // back online (broker-authenticated presence): ask promptly again
     await this.opts.store.setPresence(vehicleId, online, this.nowIso());
     if (changed) this.opts.log('info', 'vehicle.presence', { vehicleId, online, retained });
     if (!online) this.opts.onOffline(vehicleId);
@@ -177,6 +187,7 @@ export class VehicleSessions {
     l.pending = [];
     l.current?.close();
     l.current = channel;
+    l.unanswered = 0;
     this.opts.counters.handshakes.established++;
     const suite = channel.suite ?? 'unknown';
     await this.opts.store.setChannel(vehicleId, suite, this.nowIso());
@@ -200,8 +211,10 @@ export class VehicleSessions {
       plaintext = l.current.open(record);
     } catch (e) {
       const code = this.opts.refusals.refuse(e, { vehicleId, leaf: 'up/rec' });
-      // A record of a session we do not hold (we lost the gateway's Finished, say): ask for a new one.
-      if (code === 'SC_WRONG_SESSION') await this.requestHello(vehicleId, l);
+      // A record of a session we do not hold: only if it names the handshake we answered last (we lost
+      // its Finished, so the gateway has moved on) is a new handshake needed. Any other session id is
+      // unauthenticated noise and must not cost the established session (issue 9 §2).
+      if (code === 'SC_WRONG_SESSION' && this.namesPendingSession(l, record)) await this.requestHello(vehicleId, l);
       return;
     }
     this.opts.counters.records.opened++;
@@ -241,11 +254,32 @@ export class VehicleSessions {
     this.opts.refusals.refuse('MGR_UNEXPECTED_MESSAGE', { vehicleId, leaf: 'up/rec' });
   }
 
-  /** Send a HelloRequest to V unless one went out within the interval. */
+  /** Does `record`'s (unauthenticated) session id name one of V's handshakes awaiting Finished? */
+  private namesPendingSession(l: VehicleLink, record: Uint8Array): boolean {
+    let sid: Uint8Array;
+    try {
+      sid = decodeRecordHeader(record).sessionId;
+    } catch {
+      return false;
+    }
+    return l.pending.some((p) => {
+      const expected = p.expectedSessionId;
+      return expected !== undefined && Buffer.compare(expected, sid) === 0;
+    });
+  }
+
+  /**
+   * Send a HelloRequest to V unless one went out within the interval: the base interval for the first
+   * two, then doubling with each unanswered one up to the ceiling, so a stream of records nobody can
+   * open costs V a handshake now and then, not one per interval.
+   */
   private async requestHello(vehicleId: string, l: VehicleLink): Promise<void> {
-    const t = Date.now();
-    if (t - l.lastHelloRequest < (this.opts.helloRequestIntervalMs ?? 2000)) return;
+    const t = (this.opts.now?.() ?? new Date()).getTime();
+    const base = this.opts.helloRequestIntervalMs ?? 2000;
+    const interval = Math.min(this.opts.helloRequestMaxIntervalMs ?? 60_000, base * 2 ** Math.min(Math.max(0, l.unanswered - 1), 30));
+    if (t - l.lastHelloRequest < interval) return;
     l.lastHelloRequest = t;
+    l.unanswered++;
     this.opts.counters.helloRequests++;
     this.opts.log('info', 'vehicle.hello_request', { vehicleId });
     await this.publishQuietly(vehicleTopic(vehicleId, 'down/hs'), encodeHelloRequest(), vehicleId);

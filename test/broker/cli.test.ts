@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
+import { DEFAULT_BROKER_LIMITS } from '../../src/broker/index.js';
 import { parsePort, registerBroker } from '../../src/cli/broker.js';
 import { connect, connectFails, makePki, WAIT_MS, type TestPki } from './helpers.js';
 import { spawnOta } from '../helpers/ota-cli.js';
@@ -61,6 +62,17 @@ describe('ota broker', () => {
       assert.match(acl, /^user manager\ntopic readwrite ota\/v1\/#$/m);
       assert.match(acl, /^user ops-console\ntopic readwrite ota\/v1\/#$/m);
       assert.match(cli.out.join(''), /mosquitto -c .*mosquitto\.conf/);
+    });
+
+    it('writes the packet limit: the default, or --max-packet-bytes', async () => {
+      const cli = program();
+      const out = join(pki.dir, '..', 'mq-limits');
+      await cli.run('broker', 'mosquitto-config', '--pki', pki.dir, '--out', out);
+      assert.match(await readFile(join(out, 'mosquitto.conf'), 'utf8'), new RegExp(`^max_packet_size ${DEFAULT_BROKER_LIMITS.maxPacketBytes}$`, 'm'));
+      await program().run('broker', 'mosquitto-config', '--pki', pki.dir, '--out', out, '--max-packet-bytes', '100000');
+      const conf = await readFile(join(out, 'mosquitto.conf'), 'utf8');
+      assert.match(conf, /^max_packet_size 100000$/m);
+      assert.match(conf, /^message_size_limit 100000$/m);
     });
 
     it('refuses a manager name that is also a vehicle (it would get the whole namespace)', async () => {

@@ -117,12 +117,20 @@ export class DoipConnection {
     return promise;
   }
 
-  /** Ends the socket (our queued bytes still go out), then destroys it after a short linger. Idempotent. */
-  close(reason: string): void {
+  /**
+   * Ends the socket (our queued bytes still go out), then destroys it after a short linger; with
+   * `linger: false` destroys it at once (nothing of ours to deliver). Idempotent.
+   */
+  close(reason: string, options: { linger?: boolean } = {}): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#inactivity !== undefined) this.#host.clock.clearTimeout(this.#inactivity);
     this.#alive?.settle(false);
+    if (options.linger === false) {
+      this.#socket.destroy();
+      this.#host.onClosed(this, reason);
+      return;
+    }
     this.#socket.end();
     const linger = setTimeout(() => this.#socket.destroy(), LINGER_MS);
     linger.unref();

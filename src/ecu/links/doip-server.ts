@@ -1,7 +1,8 @@
 /**
  * A DoIP entity (ISO 13400-2, protocol version 0x02) on TCP in front of one or more UDS servers keyed by logical address:
  * routing activation with the socket handler's rules (tester address range, one tester per socket, alive
- * check before refusing a second registration, max registered sockets), the diagnostic message handler
+ * check before refusing a second registration, max registered sockets, a bounded pool of sockets not yet
+ * activated whose oldest is evicted for a newcomer), the diagnostic message handler
  * (positive ACK first, then every UDS response as a diagnostic message), entity status, power mode and,
  * optionally, UDP vehicle identification on the same port.
  */
@@ -45,8 +46,13 @@ export interface DoipServerOptions {
   testerAddresses?: readonly [number, number];
   /** Activation types accepted; default 0x00 (default) and 0x01 (WWH-OBD). */
   activationTypes?: readonly number[];
-  /** Max concurrently registered TCP_DATA sockets; default 2. One more may connect to be told 0x01. */
+  /** Max concurrently registered TCP_DATA sockets; default 2. Further testers are told 0x01. */
   maxSockets?: number;
+  /**
+   * Max sockets connected but not yet activated (default 64). A connect beyond it evicts the oldest such
+   * socket that has not asked for routing activation, so a flood of bare connects cannot keep a tester out.
+   */
+  maxPendingSockets?: number;
   /** Largest payload accepted (generic NACK 0x02 above it); announced as max data size. Default 4100. */
   maxPayloadLength?: number;
   /** Protocol version spoken and accepted; default 0x02 (ISO 13400-2:2012). */
@@ -103,9 +109,13 @@ class DoipEntity implements DoipServer, DoipConnectionHost {
   readonly #testers: readonly [number, number];
   readonly #activationTypes: readonly number[];
   readonly #maxSockets: number;
+  readonly #maxPending: number;
   readonly #maxPayloadLength: number;
   readonly #onEvent: (event: DoipServerEvent) => void;
+  /** Every open socket, oldest first (Set order is insertion order). */
   readonly #connections = new Set<DoipConnection>();
+  /** Sockets whose routing activation request is queued or being handled: never evicted as idle. */
+  readonly #activating = new Set<DoipConnection>();
   readonly #server: Server;
   /** Routing activations run one at a time, so two testers cannot race for one address or the last socket. */
   #activations: Promise<void> = Promise.resolve();
@@ -124,11 +134,13 @@ class DoipEntity implements DoipServer, DoipConnectionHost {
     this.#testers = options.testerAddresses ?? DOIP_TESTER_ADDRESS_RANGE;
     this.#activationTypes = options.activationTypes ?? [DOIP_ACTIVATION_TYPE.default, DOIP_ACTIVATION_TYPE.wwhObd];
     this.#maxSockets = options.maxSockets ?? 2;
+    this.#maxPending = options.maxPendingSockets ?? 64;
+    if (!Number.isInteger(this.#maxPending) || this.#maxPending < 1) throw new RangeError('maxPendingSockets must be an integer >= 1');
     this.#maxPayloadLength = options.maxPayloadLength ?? DOIP_DEFAULT_MAX_PAYLOAD_LENGTH;
     this.#onEvent = options.onEvent ?? (() => undefined);
+    // No maxConnections: Node would drop every connect beyond it, and a flood of bare connects holding
+    // the places until T_TCP_Initial_Inactivity locks every tester out. The pending pool bounds them instead.
     this.#server = createServer((socket) => this.#accept(socket));
-    // n registered sockets plus one, so the (n+1)-th tester can still connect and be told 0x01 (Table 49).
-    this.#server.maxConnections = this.#maxSockets + 1;
   }
 
   get address(): { host: string; port: number } {
@@ -177,7 +189,8 @@ class DoipEntity implements DoipServer, DoipConnectionHost {
   onMessage(connection: DoipConnection, message: DoipMessage): void | Promise<void> {
     switch (message.type) {
       case 'routingActivationRequest': {
-        const run = this.#activations.then(() => this.#activate(connection, message));
+        this.#activating.add(connection);
+        const run = this.#activations.then(() => this.#activate(connection, message)).finally(() => this.#activating.delete(connection));
         this.#activations = run.catch(() => undefined);
         return run;
       }
@@ -209,6 +222,7 @@ class DoipEntity implements DoipServer, DoipConnectionHost {
   }
 
   onClosed(connection: DoipConnection, reason: string): void {
+    this.#activating.delete(connection);
     if (this.#connections.delete(connection)) this.#onEvent({ kind: 'closed', remote: connection.remote, reason });
   }
 
@@ -226,9 +240,28 @@ class DoipEntity implements DoipServer, DoipConnectionHost {
   // ── handlers ──────────────────────────────────────────────────────────────────────────────────────
 
   #accept(socket: Socket): void {
+    this.#evictPending();
     const connection = new DoipConnection(socket, this, this.#maxPayloadLength);
     this.#connections.add(connection);
     this.#onEvent({ kind: 'connected', remote: connection.remote });
+  }
+
+  /**
+   * Make room in the pool of sockets without routing activation before a new one joins: while it is full,
+   * close the oldest that has not asked for activation (else the oldest). Each still had its
+   * T_TCP_Initial_Inactivity; a tester's socket asks at once and so is not the one evicted.
+   */
+  #evictPending(): void {
+    const pending = [...this.#connections].filter((c) => c.sourceAddress === undefined);
+    let excess = pending.length - this.#maxPending + 1;
+    for (const idle of [pending.filter((c) => !this.#activating.has(c)), pending]) {
+      for (const c of idle) {
+        if (excess <= 0) return;
+        if (c.closed) continue;
+        c.close('evicted from the pool of sockets without routing activation', { linger: false });
+        excess--;
+      }
+    }
   }
 
   /** The routing activation handler (ISO 13400-2): address and type checks, then the socket handler. */

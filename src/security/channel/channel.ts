@@ -175,6 +175,14 @@ export class SecureChannel {
   get sessionId(): Uint8Array | undefined {
     return this.sid;
   }
+  /**
+   * The session id this channel has, or (responder between ServerHello and Finished) will have once the
+   * Finished arrives. Derived from the public hellos: a hint for routing, never an authentication.
+   */
+  get expectedSessionId(): Uint8Array | undefined {
+    if (this.sid) return this.sid;
+    return this.pending?.helloHash ? sessionIdFrom(this.pending.helloHash) : undefined;
+  }
 
   private rng(n: number): Uint8Array {
     return this.opts.rng ? this.opts.rng(n) : randomBytes(n);

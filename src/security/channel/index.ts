@@ -15,6 +15,6 @@ export {
   type RecordKeys,
   type SessionKeys,
 } from './keys.js';
-export { blocksFor, decodeRecordHeader, gcmNonce, openRecord, openRecordBody, sealRecord, type RecordFields, type RecordHeader } from './record.js';
+export { blocksFor, decodeRecordHeader, gcmNonce, maxBodyLength, openRecord, openRecordBody, sealRecord, type RecordFields, type RecordHeader } from './record.js';
 export { ReplayWindow } from './window.js';
 export { encodeHelloRequest, isHelloRequest, HELLO_REQUEST_TYPE } from './hello-request.js';

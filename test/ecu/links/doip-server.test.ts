@@ -504,3 +504,54 @@ describe('DoIP server: UDP vehicle identification', () => {
     );
   });
 });
+
+describe('DoIP server: pool of sockets without routing activation', () => {
+  it('evicts the oldest socket without activation when a connect would overflow the pool', async () => {
+    await withServer(
+      async (server) => {
+        const first = await RawTester.connect(server.address.port);
+        const second = await RawTester.connect(server.address.port);
+        assert.equal(await first.closesWithin(100), false);
+        const third = await RawTester.connect(server.address.port);
+        assert.equal(await first.closesWithin(1_000), true, 'the oldest was evicted');
+        assert.equal(await second.closesWithin(100), false);
+        assert.equal(await third.activate(), 0x10, 'the newcomer is served');
+        for (const t of [second, third]) t.destroy();
+      },
+      { maxPendingSockets: 2, timers: { initialInactivityMs: 10_000 } },
+    );
+  });
+
+  it('does not count activated sockets in the pool, nor evict them', async () => {
+    await withServer(
+      async (server) => {
+        const active = await RawTester.connect(server.address.port);
+        assert.equal(await active.activate(), 0x10);
+        const bare = [await RawTester.connect(server.address.port), await RawTester.connect(server.address.port)];
+        assert.equal(await bare[0]?.closesWithin(1_000), true);
+        active.send({ type: 'powerModeRequest' });
+        expectType(await active.next(), 'powerModeResponse');
+        for (const t of [active, ...bare]) t?.destroy();
+      },
+      { maxPendingSockets: 1, timers: { initialInactivityMs: 10_000 } },
+    );
+  });
+
+  it('still tells a tester beyond maxSockets 0x01 (all sockets registered) and closes it', async () => {
+    await withServer(
+      async (server) => {
+        const a = await RawTester.connect(server.address.port);
+        assert.equal(await a.activate(0x0e01), 0x10);
+        const b = await RawTester.connect(server.address.port);
+        b.send({ type: 'routingActivationRequest', sourceAddress: 0x0e02, activationType: 0x00 });
+        // a answers the alive check: it keeps its socket
+        expectType(await a.next(), 'aliveCheckRequest');
+        a.send({ type: 'aliveCheckResponse', sourceAddress: 0x0e01 });
+        assert.equal(expectType(await b.next(), 'routingActivationResponse').responseCode, 0x01);
+        assert.equal(await b.closesWithin(1_000), true);
+        a.destroy();
+      },
+      { maxSockets: 1, maxPendingSockets: 4 },
+    );
+  });
+});
