@@ -10,7 +10,8 @@
  *   of service, not access: its topics stay its own, `%u` being its CN).
  * - A refused PUBLISH is acknowledged and dropped, where the embedded broker closes the connection.
  */
-import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../platform/atomic-write.js';
 import { join, resolve } from 'node:path';
 import { listPki } from '../security/pki/index.js';
 import { DOWNLINK, TOPIC_ROOT, UPLINK, isTopicSafeId } from '../security/topics.js';
@@ -121,8 +122,6 @@ export async function writeMosquittoConfig(opts: MosquittoConfigOptions): Promis
   return { confPath, aclPath, managers, warnings };
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o644 });
-  await rename(tmp, path);
+function writeAtomic(path: string, text: string): Promise<void> {
+  return writeFileAtomic(path, text, { mode: 0o644 });
 }

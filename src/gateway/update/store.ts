@@ -10,7 +10,7 @@
  * A chunk is written at `index × chunkSize` with a positional write, made durable (fdatasync), and only
  * then is its bit written into the bitmap file: a power loss can lose a bit whose chunk is on disk (the
  * chunk is fetched again), never set a bit whose chunk is not. The bitmap file is synced when the agent
- * acknowledges. `job.json` and the last-good files are replaced atomically (temp + fsync + rename).
+ * acknowledges. `job.json` and the last-good files are replaced atomically (temp + fsync + rename + fsync of the directory).
  *
  * Group commit (option `groupCommit`, the default): the same rule with two syncs per acknowledgement
  * instead of one per chunk — a chunk's bit is set in memory at once (duplicates are recognised) and
@@ -20,9 +20,10 @@
  * received since the last acknowledgement. `groupCommit: false` syncs every chunk before its bit.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { OtaError } from '../../protocol/errors.js';
+import { writeFileAtomicSync } from '../../platform/atomic-write.js';
 import type { UpdateOfferMessage } from '../../protocol/ota/update-messages.js';
 
 /** Where a job is: downloading chunks, verifying the whole image, flashing the ECU, or finished. */
@@ -79,17 +80,9 @@ export function safeName(id: string): string {
   return 'h-' + createHash('sha256').update(id, 'utf8').digest('hex').slice(0, 40);
 }
 
-/** Writes `data` to `path` atomically: temp file, fsync, rename (and fsync of the directory when durable). */
+/** Writes `data` to `path` atomically (src/platform: temp, fsync, rename, fsync of the directory when durable). */
 export function writeAtomic(path: string, data: Uint8Array | string, durable: boolean): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, data, { durable });
 }
 
 function io<T>(what: string, fn: () => T): T {
