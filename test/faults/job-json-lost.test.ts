@@ -42,7 +42,7 @@ describe('gateway job.json lost mid-programming (separate broker, manager and ve
     const client = await api();
     const before = new Set((await client.request<{ jobs: Job[] }>('GET', '/jobs')).jobs.map((j) => j.id));
     const done = otaAsync(['flash', '000001', '--ecu', 'engine', firmware.get(version) as string, ...d()], 100_000);
-    const jobId = await until('the job of ota flash', async () => (await client.request<{ jobs: Job[] }>('GET', '/jobs')).jobs.find((j) => !before.has(j.id))?.id);
+    const jobId = await until('the job of ota flash', async () => (await client.request<{ jobs: Job[] }>('GET', '/jobs')).jobs.find((j) => !before.has(j.id))?.id, 60_000);
     return { done, jobId };
   }
 
