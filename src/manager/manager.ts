@@ -3,8 +3,8 @@
  * repository, update jobs and the HTTP API, started together by createManager() and stopped by close(). The CLI (`ota manager`, `ota up`)
  * is the only caller that wires it to anything else.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../platform/atomic-write.js';
 import type { SuiteName } from '../security/channel/index.js';
 import { loadIssued, loadTrustStore } from '../security/pki/index.js';
 import { TOPIC_ROOT } from '../security/topics.js';
@@ -275,11 +275,9 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
   };
 }
 
-/** Write `{ api, broker, pid }` atomically (temp file + rename). */
+/** Write `{ api, broker, pid }` atomically (src/platform; not synced: it describes this run only). */
 async function writeManagerJson(file: string, content: { api: string; broker: string; pid: number }): Promise<void> {
-  const tmp = join(file + `.${process.pid}.tmp`);
-  await writeFile(tmp, JSON.stringify(content, null, 2) + '\n', { mode: 0o644 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(content, null, 2) + '\n', { mode: 0o644, durable: false });
 }
 
 /** Remove manager.json if it is still ours (another manager may have started on the same data dir since). */
