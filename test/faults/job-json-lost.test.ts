@@ -75,7 +75,7 @@ describe('gateway job.json lost mid-programming (separate broker, manager and ve
     ['overwritten with garbage', '1.1.0', '1.2.0', (file) => writeFileSync(file, '{"jobId": 7, "phase": "flash')],
   ];
   for (const [what, from, to, damage] of cases) {
-    it(`job.json ${what} while the ECU is in its bootloader: the job is rebuilt and ends done, nothing downloaded again`, async () => {
+    it(`job.json ${what} while the ECU is in its bootloader: the job is rebuilt and ends done, nothing downloaded again`, { timeout: 120_000 }, async () => {
       const { done, jobId } = await flashInBackground(to);
       await until('programming under way', async () => {
         const j = await job(jobId).catch(() => undefined);
