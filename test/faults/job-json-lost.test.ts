@@ -25,7 +25,7 @@ import { freePort, killUpdateChildren, otaAsync, startDaemon, until, type CliRes
 const CHUNK = 64;
 const IMAGE = 56 * 1024;
 
-describe('gateway job.json lost mid-programming (separate broker, manager and vehicle processes)', { timeout: 220_000 }, () => {
+describe('gateway job.json lost mid-programming (separate broker, manager and vehicle processes)', { timeout: 420_000 }, () => {
   let data: Awaited<ReturnType<typeof tempDataDir>>;
   let brokerUrl: string;
   let vehicle: Daemon;
