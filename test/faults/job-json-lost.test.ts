@@ -70,11 +70,12 @@ describe('gateway job.json lost mid-programming (separate broker, manager and ve
     await data?.cleanup();
   });
 
-  const cases: Array<[string, string, string, (file: string) => void]> = [
-    ['deleted', '1.0.0-factory', '1.1.0', (file) => rmSync(file)],
-    ['overwritten with garbage', '1.1.0', '1.2.0', (file) => writeFileSync(file, '{"jobId": 7, "phase": "flash')],
+  // Each case installs a higher release than the one before (they also run alone: the from-version is not asserted).
+  const cases: Array<[string, string, (file: string) => void]> = [
+    ['deleted', '1.1.0', (file) => rmSync(file)],
+    ['overwritten with garbage', '1.2.0', (file) => writeFileSync(file, '{"jobId": 7, "phase": "flash')],
   ];
-  for (const [what, from, to, damage] of cases) {
+  for (const [what, to, damage] of cases) {
     it(`job.json ${what} while the ECU is in its bootloader: the job is rebuilt and ends done, nothing downloaded again`, { timeout: 120_000 }, async () => {
       const { done, jobId } = await flashInBackground(to);
       await until('programming under way', async () => {
@@ -90,7 +91,7 @@ describe('gateway job.json lost mid-programming (separate broker, manager and ve
       vehicle = await startVehicle();
       const r = await done;
       assert.equal(r.status, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, new RegExp(`^done: engine of ${v1}: ${from.replace(/\./g, '\\.')} → ${to.replace(/\./g, '\\.')} `, 'm'));
+      assert.match(r.stdout, new RegExp(`^done: engine of ${v1}: \\S+ → ${to.replace(/\./g, '\\.')} `, 'm'));
       const j = await job(jobId);
       assert.deepEqual([j.state, j.installedVersion], ['done', to]);
       assert.equal(j.chunksSent, sentBefore, 'the image came from the chunk store, not a new download');
