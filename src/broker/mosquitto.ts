@@ -14,7 +14,8 @@
  *   retain up to `message_size_limit` on each of its three uplink topics (bounded by the ACL, not by
  *   topic), and its rate is bounded only by `max_inflight_messages` (receive maximum, MQTT 5 clients).
  */
-import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../platform/atomic-write.js';
 import { join, resolve } from 'node:path';
 import { listPki } from '../security/pki/index.js';
 import { DOWNLINK, TOPIC_ROOT, UPLINK, isTopicSafeId } from '../security/topics.js';
@@ -131,8 +132,6 @@ export async function writeMosquittoConfig(opts: MosquittoConfigOptions): Promis
   return { confPath, aclPath, managers, warnings };
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o644 });
-  await rename(tmp, path);
+function writeAtomic(path: string, text: string): Promise<void> {
+  return writeFileAtomic(path, text, { mode: 0o644 });
 }

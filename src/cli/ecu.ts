@@ -155,6 +155,7 @@ interface EcuCommandOptions {
   address?: number;
   /** Where the start-up vehicle announcements go; false: `--no-announce`; undefined: the default. */
   announce?: { host: string; port: number } | false;
+  reprovision?: boolean;
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */
@@ -180,6 +181,7 @@ async function runEcu(opts: EcuCommandOptions, io: CliIo): Promise<void> {
     ...(opts.model === undefined ? {} : { model: opts.model }),
     ...(opts.vin === undefined ? {} : { identity: { vin: opts.vin } }),
     ...(opts.secret === undefined ? {} : { secret: opts.secret }),
+    ...(opts.reprovision === true ? { reprovision: true, reprovisionLog: (line: string) => io.out(line + '\n') } : {}),
   });
   let server: DoipServer;
   try {
@@ -221,6 +223,7 @@ export function registerEcu(program: Command, io: CliIo = processIo): void {
     .option('--model <model>', 'flash model of a new ECU (stm32f103c8, stm32f103cb, …)')
     .option('--vin <vin>', 'VIN of a new ECU (DID 0xF190)', parseVin)
     .addOption(new Option('--timing <model>', 'flash timing: physical (datasheet erase/program times) or none').choices(['physical', 'none']).default('none'))
+    .option('--reprovision', 're-provision an ECU whose state.json or flash.bin was lost (refused otherwise: ECU_STATE_MISSING / FLASH_STATE_MISSING); the rollback floor is kept from the copy left')
     .option('--name <name>', 'ECU name for logs (engine, body, …)', 'engine')
     .option('--address <address>', 'DoIP logical address (default: engine 0x0010, body 0x0011)', parseLogicalAddress)
     .option('--announce <host:port>', 'where the 3 DoIP vehicle announcements at start go (default: the --doip host on loopback, else 255.255.255.255; port 13400)', parseDoipEndpoint)

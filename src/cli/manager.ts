@@ -35,11 +35,18 @@ interface ManagerCliOptions {
   verbose?: boolean;
   chunkSize?: number;
   resetDatabase?: boolean;
+  jobStallTimeout?: number;
 }
 
 /** A fixed update chunk size, 64 B … 60 KiB (MAX_CHUNK_SIZE). */
 export function parseChunkSize(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) < 64 || Number(value) > MAX_CHUNK_SIZE) throw new InvalidArgumentError(`expected a chunk size of 64-${MAX_CHUNK_SIZE} bytes`);
+  return Number(value);
+}
+
+/** The job watchdog's timeout: 1 s … 1 day, in whole seconds. */
+export function parseStallTimeout(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 86_400) throw new InvalidArgumentError('expected 1-86400 seconds');
   return Number(value);
 }
 
@@ -53,6 +60,7 @@ export function registerManager(program: Command): void {
     .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, DEFAULT_API_PORT)
     .option('--verbose', 'log debug events too')
     .option('--reset-database', 'start with a new empty database; an existing (damaged or unwanted) ota.db is kept as ota.db.reset-<time>')
+    .option('--job-stall-timeout <seconds>', 'watchdog: re-offer a job in flight after this long without progress, fail it JOB_STALLED after 3 such re-offers (default 600)', parseStallTimeout)
     .option('--chunk-size <bytes>', 'fixed firmware chunk size for new jobs (default: by image size, 512 B for 56 KiB; a tuning / test knob)', parseChunkSize)
     .action(async (opts: ManagerCliOptions) => {
       installRejectionGuard(stderrLog('warn'));
@@ -63,7 +71,10 @@ export function registerManager(program: Command): void {
         http: { host: opts.host, port: opts.port },
         log: stderrLog(opts.verbose ? 'debug' : 'info'),
         ...(opts.resetDatabase ? { resetDatabase: true } : {}),
-        ...(opts.chunkSize === undefined ? {} : { jobs: { chunkSize: opts.chunkSize } }),
+        jobs: {
+          ...(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize }),
+          ...(opts.jobStallTimeout === undefined ? {} : { stallTimeoutMs: opts.jobStallTimeout * 1000 }),
+        },
       });
       writeOut(
         `manager: API ${manager.apiUrl}/api/v1 (token in ${manager.paths.apiToken}), broker ${manager.brokerUrl}, data ${dataDir}\n`,

@@ -28,6 +28,7 @@ export interface VehicleCommandOptions {
   physicalTiming?: boolean;
   /** Update download window (chunks the manager may keep unacknowledged; a tuning / test knob). */
   updateWindow?: number;
+  reprovisionEcus?: boolean;
 }
 
 /** An update window 1..1024. */
@@ -78,6 +79,7 @@ export async function runVehicle(opts: VehicleCommandOptions, io: CliIo, signal:
     ...(opts.ecu === undefined ? {} : { ecus: opts.ecu }),
     log,
     physicalTiming: opts.physicalTiming === true,
+    ...(opts.reprovisionEcus === true ? { reprovisionEcus: true } : {}),
     ...(opts.updateWindow === undefined ? {} : { gateway: { update: { window: opts.updateWindow } } }),
   });
   const g = vehicle.gateway;
@@ -109,6 +111,7 @@ export function registerVehicle(program: Command, io: CliIo = processIo): void {
     .option('--data <dir>', 'data directory; ECU state in <data>/vehicles/<id>/ecus/<name>/ (default $OTA_HOME, else ./.ota)')
     .option('--ecu <name=where>', 'an ECU: engine=can, aux=can://0x7E2/0x7EA, engine=doip://127.0.0.1:13400[/0x0010] (repeatable; default engine=can body=can)', collect)
     .option('--verbose', 'log connection and session details to stderr')
+    .option('--reprovision-ecus', 're-provision ECUs whose state.json or flash.bin was lost (refused otherwise: ECU_STATE_MISSING / FLASH_STATE_MISSING); logged, the rollback floor kept')
     .option('--physical-timing', 'physical timing model: CAN 500 kbit/s with bit stuffing, datasheet flash erase/program times')
     .option('--update-window <chunks>', 'firmware download window the gateway grants (default 32; a tuning / test knob)', parseWindow)
     .action(async (opts: VehicleCommandOptions) => {

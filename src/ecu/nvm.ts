@@ -15,7 +15,12 @@ import { Flash } from './flash.js';
 import { TimedFlash, type FlashTiming } from './flash-timing.js';
 import type { EcuFlashModel } from './models.js';
 import { defaultEcuSecret, SecurityAccess } from './security-access.js';
-import { EcuState, IDENT_DID, type EcuIdentity } from './state.js';
+import { EcuState, IDENT_DID, STATE_FILE, type EcuIdentity } from './state.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { OtaError } from '../protocol/errors.js';
+import { FLASH_FILES } from './flash-store.js';
+import { OPTION_BYTES_FILE } from './option-bytes.js';
 
 export interface NvmOptions {
   /** Flash model of a new ECU (an existing one keeps its own; a different explicit model is refused). */
@@ -33,6 +38,15 @@ export interface NvmOptions {
   maxAttempts?: number;
   /** Seed randomness (tests). */
   rng?: (length: number) => Uint8Array;
+  /**
+   * Re-provision an ECU whose `state.json` or `flash.bin` is gone (while the other, or the option bytes,
+   * show it was provisioned): recreate the missing file (fresh identity / erased application), keep the
+   * rollback floor from the copy that is left, and report it to `log`. Without it such an ECU is refused
+   * (ECU_STATE_MISSING / FLASH_STATE_MISSING): a silent reset would lower its rollback floor.
+   */
+  reprovision?: boolean;
+  /** Where a re-provision is reported (default: stderr). */
+  log?: (line: string) => void;
 }
 
 /** One ECU's non-volatile memory and the logic that keeps it. */
@@ -54,11 +68,19 @@ export interface EcuNvm {
   close(): void;
 }
 
-/** Opens (or creates) the ECU in `dir`. */
+/** Opens (or creates) the ECU in `dir`; refuses a provisioned ECU that lost a file (see `reprovision`). */
 export function openNvm(dir: string, options: NvmOptions = {}): EcuNvm {
-  return assemble(options, (identity) => EcuState.open(dir, identity), (beforeErase) =>
+  const lost = checkProvisioned(dir, options);
+  const nvm = assemble(options, (identity) => EcuState.open(dir, identity), (beforeErase) =>
     Flash.open(dir, { model: options.model, beforeErase }),
   );
+  if (lost.length > 0) {
+    // A recreated flash holds no application: a descriptor that still names one must not survive it.
+    if (lost.includes(FLASH_FILES.cells)) nvm.application.invalidate();
+    const line = `ECU in ${dir}: re-provisioned (${lost.join(' and ')} recreated); rollback floor kept at ${nvm.application.installedCounter()}`;
+    (options.log ?? ((l: string) => process.stderr.write(l + '\n')))(line);
+  }
+  return nvm;
 }
 
 /** An ECU whose memory lives only in this process. */
@@ -66,6 +88,26 @@ export function memoryNvm(options: NvmOptions = {}): EcuNvm {
   return assemble(options, (identity) => EcuState.inMemory(identity), (beforeErase) =>
     Flash.inMemory({ model: options.model, beforeErase }),
   );
+}
+
+/**
+ * A provisioned ECU (any of flash.bin, state.json, option bytes present) must have both flash.bin and
+ * state.json: one missing is a lost or tampered file, never a new ECU. Refused loudly, or — with
+ * `reprovision` — reported and let through (the floor comes back from the copy that is left).
+ */
+function checkProvisioned(dir: string, options: NvmOptions): string[] {
+  const has = {
+    flash: existsSync(join(dir, FLASH_FILES.cells)),
+    state: existsSync(join(dir, STATE_FILE)),
+    floor: existsSync(join(dir, OPTION_BYTES_FILE)),
+  };
+  if (!(has.flash || has.state || has.floor) || (has.flash && has.state)) return [];
+  const lost = [...(has.state ? [] : [STATE_FILE]), ...(has.flash ? [] : [FLASH_FILES.cells])];
+  const code = has.state ? 'FLASH_STATE_MISSING' : 'ECU_STATE_MISSING';
+  if (options.reprovision !== true) {
+    throw new OtaError(code, `the ECU in ${dir} was provisioned but ${lost.join(' and ')} is gone; refusing to start from a reset state (it would lower the rollback floor). Restore the file, or re-provision explicitly`);
+  }
+  return lost;
 }
 
 function assemble(

@@ -5,6 +5,10 @@
  * lockout (ISO 14229-1 §10.4), DTC memory, the application descriptor, the installed release counter
  * (rollback protection, kept apart from the descriptor so an erase does not reset it), and the DID
  * values (VIN, serial, spare part and hardware numbers, and anything written by WriteDataByIdentifier).
+ *
+ * The rollback floor (`installedCounter`) has a second copy in the option bytes (option-bytes.ts): on
+ * open the larger of the two wins and both are brought up to it, so a deleted or rolled-back copy of
+ * either does not lower the floor.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +17,7 @@ import { isApplicationDescriptor, type ApplicationDescriptor, type ApplicationRe
 import { isDtcEntryState, type DtcEntryState } from './dtc-store.js';
 import { EcuFileError } from './errors.js';
 import { writeFileAtomic } from './fs-sync.js';
+import { readFloorCopy, writeFloorCopy } from './option-bytes.js';
 import type { SecurityCounters } from './security-access.js';
 
 /** A value that lives in non-volatile memory: read it, replace it (the write is durable on return). */
@@ -158,13 +163,36 @@ export class EcuState {
     this.current = initial;
   }
 
-  /** Loads `<dir>/state.json`, or creates it for a new ECU with `identity` (ignored when it exists). */
+  /**
+   * Loads `<dir>/state.json`, or creates it for a new ECU with `identity` (ignored when it exists). The
+   * rollback floor is the larger of state.json's and the option bytes' copy (a new state starts from the
+   * option bytes: a re-provisioned ECU keeps its floor). Whether a missing state.json may be created is
+   * the caller's decision (openNvm refuses it for a provisioned ECU unless told to re-provision).
+   */
   static open(dir: string, identity: Partial<EcuIdentity> = {}): EcuState {
     mkdirSync(dir, { recursive: true });
     const path = join(dir, STATE_FILE);
-    const write = (data: EcuStateData): void => writeFileAtomic(path, JSON.stringify(data, null, 2) + '\n');
-    if (existsSync(path)) return new EcuState(loadStateFile(path), write);
+    let copy = readFloorCopy(dir);
+    const write = (data: EcuStateData): void => {
+      writeFileAtomic(path, JSON.stringify(data, null, 2) + '\n');
+      if (copy === undefined || data.installedCounter > copy) {
+        writeFloorCopy(dir, data.installedCounter);
+        copy = data.installedCounter;
+      }
+    };
+    if (existsSync(path)) {
+      const loaded = loadStateFile(path);
+      if (copy !== undefined && copy > loaded.installedCounter) {
+        loaded.installedCounter = copy; // state.json was rolled back or replaced: the option bytes keep the floor
+        write(loaded);
+      } else if (copy === undefined || copy < loaded.installedCounter) {
+        writeFloorCopy(dir, loaded.installedCounter); // the second copy was lost (or never made): make it again
+        copy = loaded.installedCounter;
+      }
+      return new EcuState(loaded, write);
+    }
     const fresh = initialState(identity);
+    fresh.installedCounter = copy ?? 0;
     write(fresh);
     return new EcuState(fresh, write);
   }

@@ -4,8 +4,8 @@
  * is the only caller that wires it to anything else.
  */
 import { existsSync } from 'node:fs';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, rm } from 'node:fs/promises';
+import { writeFileAtomic } from '../platform/atomic-write.js';
 import type { SuiteName } from '../security/channel/index.js';
 import { loadIssued, loadTrustStore } from '../security/pki/index.js';
 import { TOPIC_ROOT } from '../security/topics.js';
@@ -50,7 +50,7 @@ export interface ManagerOptions {
    */
   resetDatabase?: boolean;
   /** Update jobs: assignment lifetime (24 h), fixed chunk size (default by image size), timers. */
-  jobs?: { ttlMs?: number; chunkSize?: number; offerTimeoutMs?: number; ackTimeoutMs?: number; flushIntervalMs?: number; announceWaitMs?: number };
+  jobs?: { ttlMs?: number; chunkSize?: number; offerTimeoutMs?: number; ackTimeoutMs?: number; flushIntervalMs?: number; announceWaitMs?: number; stallTimeoutMs?: number; stallReoffers?: number };
 }
 
 /** A vehicle as the API shows it: registry facts, presence, and this manager's session with it. */
@@ -163,6 +163,8 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     ...(jobOpts.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: jobOpts.ackTimeoutMs }),
     ...(jobOpts.flushIntervalMs === undefined ? {} : { flushIntervalMs: jobOpts.flushIntervalMs }),
     ...(jobOpts.announceWaitMs === undefined ? {} : { announceWaitMs: jobOpts.announceWaitMs }),
+    ...(jobOpts.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: jobOpts.stallTimeoutMs }),
+    ...(jobOpts.stallReoffers === undefined ? {} : { stallReoffers: jobOpts.stallReoffers }),
   });
   const jobs = new JobService({
     store,
@@ -291,11 +293,9 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
   };
 }
 
-/** Write `{ api, broker, pid }` atomically (temp file + rename). */
+/** Write `{ api, broker, pid }` atomically (src/platform; not synced: it describes this run only). */
 async function writeManagerJson(file: string, content: { api: string; broker: string; pid: number }): Promise<void> {
-  const tmp = join(file + `.${process.pid}.tmp`);
-  await writeFile(tmp, JSON.stringify(content, null, 2) + '\n', { mode: 0o644 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(content, null, 2) + '\n', { mode: 0o644, durable: false });
 }
 
 /** Remove manager.json if it is still ours (another manager may have started on the same data dir since). */

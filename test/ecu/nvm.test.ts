@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FLASH_FILES } from '../../src/ecu/flash-store.js';
+import { OPTION_BYTES_FILE, readFloorCopy } from '../../src/ecu/option-bytes.js';
+import { STATE_FILE } from '../../src/ecu/state.js';
+import { isOtaError } from '../../src/protocol/errors.js';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../src/protocol/clock.js';
 import { BOOTLOADER_VERSION } from '../../src/ecu/bootloader-image.js';
@@ -86,5 +92,102 @@ describe('EcuNvm', () => {
     const erase = nvm.timedFlash.eraseRange(APP, 0x800);
     assert.equal(await clock.runAll(), 40);
     await erase;
+  });
+});
+
+describe('EcuNvm: a lost state.json or flash.bin (the rollback floor)', () => {
+  const dirs: Array<{ cleanup(): void }> = [];
+  const scratch = (): { dir: string } => {
+    const t = tempDir();
+    dirs.push(t);
+    return t;
+  };
+  after(() => {
+    for (const t of dirs) t.cleanup();
+  });
+
+  /** An ECU in `dir` that installed release counter 14 (1001000 in the field: any counter above 0). */
+  function provisioned(dir: string): void {
+    const nvm = openNvm(dir);
+    nvm.flash.eraseRange(APP, IMAGE.length);
+    nvm.flash.program(APP, IMAGE);
+    nvm.application.install(REQUEST);
+    assert.equal(nvm.application.installedCounter(), 14);
+    nvm.close();
+  }
+
+  it('state.json deleted: refused ECU_STATE_MISSING, nothing recreated', () => {
+    const { dir } = scratch();
+    provisioned(dir);
+    rmSync(join(dir, STATE_FILE));
+    assert.throws(() => openNvm(dir), (e: unknown) => isOtaError(e) && e.code === 'ECU_STATE_MISSING');
+    assert.equal(existsSync(join(dir, STATE_FILE)), false, 'the refusal changed nothing');
+  });
+
+  it('flash.bin deleted: refused FLASH_STATE_MISSING instead of a silently refilled flash', () => {
+    const { dir } = scratch();
+    provisioned(dir);
+    rmSync(join(dir, FLASH_FILES.cells));
+    assert.throws(() => openNvm(dir), (e: unknown) => isOtaError(e) && e.code === 'FLASH_STATE_MISSING');
+    assert.equal(existsSync(join(dir, FLASH_FILES.cells)), false);
+  });
+
+  it('an explicit re-provision after state.json was deleted keeps the rollback floor (option bytes) and logs it', () => {
+    const { dir } = scratch();
+    provisioned(dir);
+    rmSync(join(dir, STATE_FILE));
+    const lines: string[] = [];
+    const nvm = openNvm(dir, { reprovision: true, log: (l) => lines.push(l) });
+    try {
+      assert.equal(nvm.application.installedCounter(), 14, 'the floor is not reset to 0');
+      assert.deepEqual(nvm.applicationStatus(), { valid: false, reason: 'NO_DESCRIPTOR' });
+      assert.equal(lines.length, 1);
+      assert.match(lines[0] ?? '', /re-provisioned \(state\.json recreated\); rollback floor kept at 14/);
+    } finally {
+      nvm.close();
+    }
+  });
+
+  it('an explicit re-provision after flash.bin was deleted: fresh flash, no valid application, floor kept', () => {
+    const { dir } = scratch();
+    provisioned(dir);
+    rmSync(join(dir, FLASH_FILES.cells));
+    const nvm = openNvm(dir, { reprovision: true, log: () => undefined });
+    try {
+      assert.equal(nvm.application.installedCounter(), 14);
+      assert.equal(nvm.applicationStatus().valid, false);
+      assert.equal(nvm.bootInfo()?.version, BOOTLOADER_VERSION);
+    } finally {
+      nvm.close();
+    }
+  });
+
+  it('a state.json rolled back to an older copy does not lower the floor: the option bytes restore it', () => {
+    const { dir } = scratch();
+    const old = openNvm(dir);
+    old.close();
+    const before = readFileSync(join(dir, STATE_FILE)); // counter 0
+    provisioned(dir);
+    writeFileSync(join(dir, STATE_FILE), before);
+    const nvm = openNvm(dir);
+    try {
+      assert.equal(nvm.application.installedCounter(), 14);
+      assert.throws(() => nvm.application.install({ ...REQUEST, counter: 13 }), (e: unknown) => isOtaError(e) && e.code === APP_ERROR.ROLLBACK);
+    } finally {
+      nvm.close();
+    }
+  });
+
+  it('the option bytes deleted: state.json still holds the floor, and the second copy is made again', () => {
+    const { dir } = scratch();
+    provisioned(dir);
+    rmSync(join(dir, OPTION_BYTES_FILE));
+    const nvm = openNvm(dir);
+    nvm.close();
+    assert.equal(readFloorCopy(dir), 14);
+    rmSync(join(dir, STATE_FILE));
+    const again = openNvm(dir, { reprovision: true, log: () => undefined });
+    assert.equal(again.application.installedCounter(), 14);
+    again.close();
   });
 });

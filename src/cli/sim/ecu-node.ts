@@ -26,6 +26,8 @@ export interface EcuNodeOptions {
   factoryApplication: boolean;
   /** Physical flash timing (page erase 22 ms, half-word 52.5 µs; src/ecu/flash-timing.ts); default off. */
   flashTiming?: boolean;
+  /** Re-provision an ECU that lost state.json or flash.bin (refused otherwise; src/ecu/nvm.ts), logged. */
+  reprovision?: boolean;
   log?: GatewayLog;
 }
 
@@ -48,6 +50,7 @@ export function createEcuNode(o: EcuNodeOptions): EcuNode {
     clock: o.clock,
     timing: o.flashTiming === true ? DEFAULT_FLASH_TIMING : null,
     identity: { vin: simulatedVin(o.vehicleId), serialNumber: `${o.vehicleId}-${o.spec.name}`.slice(0, 32) },
+    ...(o.reprovision === true ? { reprovision: true, log: (line: string) => o.log?.warn(`${o.vehicleId}: ${line}`) } : {}),
   });
   let ecu: VirtualEcu;
   try {

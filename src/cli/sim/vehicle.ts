@@ -46,6 +46,8 @@ export interface SimulatedVehicleOptions {
    * virtual bus, and datasheet flash timing in the virtual ECUs. Default off (instant), as in unit tests.
    */
   physicalTiming?: boolean;
+  /** Re-provision ECUs that lost state.json or flash.bin (refused otherwise), logged; the rollback floor is kept. */
+  reprovisionEcus?: boolean;
   log?: GatewayLog;
   clock?: Clock;
   /** Further gateway settings (timers, UDS timing, reconnect backoff). */
@@ -132,7 +134,7 @@ export async function startSimulatedVehicle(options: SimulatedVehicleOptions): P
     for (const spec of specs) {
       if (spec.link === 'can' && bus !== undefined) {
         const stateDir = join(options.dataDir, 'vehicles', vehicleId, 'ecus', spec.name);
-        const node = createEcuNode({ bus, spec, stateDir, vehicleId, trust, clock, factoryApplication: options.factoryApplication ?? true, flashTiming: options.physicalTiming === true, ...(options.log === undefined ? {} : { log: options.log }) });
+        const node = createEcuNode({ bus, spec, stateDir, vehicleId, trust, clock, factoryApplication: options.factoryApplication ?? true, flashTiming: options.physicalTiming === true, reprovision: options.reprovisionEcus === true, ...(options.log === undefined ? {} : { log: options.log }) });
         nodes.push(node);
         const uds = createIsoTpLink(bus.attach(`gateway:${spec.name}`), { requestId: spec.requestId, responseId: spec.responseId, clock });
         gatewayEcus.push({ name: spec.name, link: 'can', address: ecuAddress(spec), uds, secret: node.secret });

@@ -12,7 +12,8 @@
  * Certificates are issued when missing or expiring within a day; nothing that exists is replaced
  * otherwise, so VINs, keys and ECU state survive restarts.
  */
-import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../platform/atomic-write.js';
 import { join } from 'node:path';
 import { ensureBrokerCertificate } from '../../broker/index.js';
 import { OtaError } from '../../protocol/errors.js';
@@ -85,9 +86,7 @@ export async function ensureFleet(dataDir: string, count?: number): Promise<{ ve
   if (added.length > 0) {
     await mkdir(dataDir, { recursive: true });
     const file = join(dataDir, FLEET_FILE);
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify({ version: 1, vehicles: all } satisfies FleetFile, null, 2) + '\n');
-    await rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify({ version: 1, vehicles: all } satisfies FleetFile, null, 2) + '\n', { mode: 0o644 });
   }
   return { vehicles: all.slice(0, want), added };
 }

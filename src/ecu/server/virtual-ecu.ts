@@ -55,6 +55,9 @@ export interface VirtualEcuOptions {
   maxAttempts?: number;
   /** Seed randomness (tests). */
   rng?: (length: number) => Uint8Array;
+  /** Re-provision an ECU of `stateDir` that lost state.json or flash.bin (NvmOptions.reprovision), reported to `reprovisionLog`. */
+  reprovision?: boolean;
+  reprovisionLog?: (line: string) => void;
   /** Wall time for certificate validity; default `new Date()` (not `clock`: a fake clock usually starts at 0). */
   now?: () => Date;
 }
@@ -127,6 +130,8 @@ function openMemory(options: VirtualEcuOptions, clock: Clock): { nvm: EcuNvm; ow
   if (options.lockoutMs !== undefined) nvmOptions.lockoutMs = options.lockoutMs;
   if (options.maxAttempts !== undefined) nvmOptions.maxAttempts = options.maxAttempts;
   if (options.rng !== undefined) nvmOptions.rng = options.rng;
+  if (options.reprovision !== undefined) nvmOptions.reprovision = options.reprovision;
+  if (options.reprovisionLog !== undefined) nvmOptions.log = options.reprovisionLog;
   const nvm = options.stateDir === undefined ? memoryNvm(nvmOptions) : openNvm(options.stateDir, nvmOptions);
   return { nvm, owned: true };
 }

@@ -13,7 +13,7 @@
  * another job id is refused FW_REPLAYED_NONCE, a fresh assignment for a finished job GW_JOB_FINISHED. A refused offer changes nothing: no file, no chunk requested, the ECU untouched.
  */
 import type { Clock } from '../../protocol/clock.js';
-import { OtaError } from '../../protocol/errors.js';
+import { isOtaError, OtaError } from '../../protocol/errors.js';
 import type { ControlMessage, EcuInventory } from '../../protocol/ota/messages.js';
 import { bitmapToBase64, decodeChunk, type UpdateAckMessage, type UpdateCancelMessage, type UpdateOfferMessage, type UpdateStatusMessage } from '../../protocol/ota/update-messages.js';
 import type { VerifiedUpdate } from '../../security/firmware/index.js';
@@ -24,7 +24,7 @@ import { codeOf, type GatewayLog } from '../refusals.js';
 import { b64, checkImage, checkOffer, fullBitmap, type CheckContext } from './checks.js';
 import { installImage } from './install.js';
 import { StatusThrottle } from './status.js';
-import { FINAL_PHASES, UpdateStore, type ChunkFile, type JobRecord } from './store.js';
+import { changedChunks, FINAL_PHASES, isDiskFull, STORE_CODES, UpdateStore, type ChunkFile, type JobRecord, type StoreFs } from './store.js';
 
 /** What the agent needs from the gateway around it. */
 export interface UpdateHost {
@@ -57,6 +57,10 @@ export interface UpdateAgentOptions {
    */
   groupCommit?: boolean;
   rebootTimeoutMs?: number;
+  /** The store's writes that can meet a full disk (tests inject ENOSPC); default the real file system. */
+  fs?: StoreFs;
+  /** Automatic fresh downloads of a job whose stored image turned out corrupt (GW_STORE_CORRUPT) before it fails. Default 2. */
+  redownloads?: number;
 }
 
 export interface UpdateStats {
@@ -71,6 +75,12 @@ export interface UpdateStats {
   done: number;
   failed: number;
   recovered: number;
+  /** Jobs whose `job.json` was lost and that were rebuilt from the offer and the chunk store. */
+  rebuilt: number;
+  /** Stored images found corrupt, discarded and downloaded again. */
+  redownloads: number;
+  /** Writes of the store refused by a full disk (the job goes on in memory or is retried). */
+  diskFull: number;
 }
 
 interface Download {
@@ -91,7 +101,7 @@ export class UpdateAgent {
   private readonly throttle: StatusThrottle;
   private readonly window: number;
   private closed = false;
-  readonly stats: UpdateStats = { offers: 0, accepted: 0, resumed: 0, refused: {}, chunks: 0, duplicateChunks: 0, acks: 0, flashes: 0, done: 0, failed: 0, recovered: 0 };
+  readonly stats: UpdateStats = { offers: 0, accepted: 0, resumed: 0, refused: {}, chunks: 0, duplicateChunks: 0, acks: 0, flashes: 0, done: 0, failed: 0, recovered: 0, rebuilt: 0, redownloads: 0, diskFull: 0 };
 
   constructor(
     private readonly host: UpdateHost,
@@ -116,13 +126,15 @@ export class UpdateAgent {
       this.opts.durable ?? true,
       (dir, e) => this.host.log.warn(`${this.host.vehicleId}: update job ${dir} unreadable (${codeOf(e)}); ignored`),
       this.opts.groupCommit ?? true,
+      this.opts.fs,
     );
     this.store.prune(new Date(this.host.now().getTime() - 24 * 3_600_000));
     for (const job of this.store.jobs()) {
       if (job.phase === 'verifying' || job.phase === 'flashing') {
         this.stats.recovered++;
         this.host.log.info(`${this.host.vehicleId}: resuming update job ${job.jobId} (${job.phase}) on ${job.ecu}`);
-        this.track(this.complete(job, job.phase === 'flashing'));
+        // Probe first either way: a 'verifying' record may trail a flash whose 'flashing' could not be written.
+        this.track(this.complete(job, job.phase === 'flashing', true));
       }
     }
   }
@@ -141,12 +153,17 @@ export class UpdateAgent {
     try {
       const store = this.store;
       if (store === undefined || this.trust === undefined) throw new OtaError(GW_CODES.updateUnavailable, 'this gateway has no data directory for updates');
+      this.flushStore();
       const existing = store.job(offer.jobId);
       if (existing !== undefined && existing.ecu !== offer.ecu) throw new OtaError(GW_CODES.badOffer, `job ${offer.jobId} is for ECU ${existing.ecu}`);
       if (existing !== undefined && FINAL_PHASES.has(existing.phase) && existing.offer.assignment === offer.assignment) {
         // The manager re-offers the very same signed assignment when it missed the outcome (it restarted,
         // say): answer with the recorded outcome. Nothing runs again — the nonce stays spent.
         this.resendFinal(existing);
+        return;
+      }
+      if (existing === undefined && store.orphaned(offer.jobId) && store.installed(offer.ecu)?.jobId === offer.jobId) {
+        this.rebuildDone(offer);
         return;
       }
       const port = this.host.port(offer.ecu);
@@ -172,7 +189,14 @@ export class UpdateAgent {
       }
       // One job per ECU: a verified new offer replaces a download the manager gave up on.
       if (other !== undefined) this.finish(other, { code: GW_CODES.superseded, message: `replaced by job ${offer.jobId}` });
-      this.begin(offer, verified);
+      const rebuilt = store.orphaned(offer.jobId);
+      if (rebuilt) {
+        // Its job.json was lost or unreadable at start: the offer gives the record back (the checks above
+        // ran on it as on a new job), the chunk store what was downloaded; the image digest judges the chunks.
+        this.stats.rebuilt++;
+        this.host.log.warn(`${this.host.vehicleId}: update job ${offer.jobId} had no readable job.json; rebuilt from the offer and the chunk store`);
+      }
+      this.begin(offer, verified, rebuilt);
     } catch (e) {
       this.refuseOffer(offer.jobId, e);
     }
@@ -182,7 +206,37 @@ export class UpdateAgent {
     return { vehicleId: this.host.vehicleId, trust: this.trust as TrustStore, store: this.store as UpdateStore, now: this.host.now() };
   }
 
-  private begin(offer: UpdateOfferMessage, v: VerifiedUpdate): void {
+  /**
+   * A job whose job.json was lost after its install was recorded (the install record names it): it was
+   * done. The outcome is rebuilt from the offer and sent; nothing is flashed again.
+   */
+  private rebuildDone(offer: UpdateOfferMessage): void {
+    const store = this.store as UpdateStore;
+    const installed = store.installed(offer.ecu) as NonNullable<ReturnType<UpdateStore['installed']>>;
+    const now = new Date().toISOString();
+    this.stats.rebuilt++;
+    this.host.log.warn(`${this.host.vehicleId}: update job ${offer.jobId} had no readable job.json; its install on ${offer.ecu} is recorded: done`);
+    const record: JobRecord = {
+      jobId: offer.jobId,
+      ecu: offer.ecu,
+      offer,
+      manifestDigest: '',
+      nonces: [],
+      expiresAt: now,
+      version: installed.version,
+      counter: installed.counter,
+      length: 0,
+      phase: 'done',
+      reported: false,
+      createdAt: now,
+      updatedAt: now,
+    };
+    store.saveOrKeep(record);
+    this.stats.done++;
+    this.resendFinal(record);
+  }
+
+  private begin(offer: UpdateOfferMessage, v: VerifiedUpdate, rebuilt = false): void {
     const store = this.store as UpdateStore;
     const now = new Date().toISOString();
     const record: JobRecord = {
@@ -205,6 +259,7 @@ export class UpdateAgent {
     this.stats.accepted++;
     this.host.log.info(`${this.host.vehicleId}: accepted update job ${offer.jobId} for ${offer.ecu}: ${v.manifest.version} (${v.manifest.length} bytes)`);
     this.accept(offer.jobId, file);
+    if (file.complete) this.downloaded(offer.jobId, rebuilt); // a rebuilt job whose chunks were all there
   }
 
   /** Re-offer of a job in progress: answer with what is held (a finished download goes on to verify/flash). */
@@ -216,7 +271,8 @@ export class UpdateAgent {
       updated.nonces = [...updated.nonces, nonce];
       updated.expiresAt = (v.assignment?.expiresAt ?? new Date()).toISOString();
     }
-    store.save(updated);
+    // A full disk does not end the job: the record lives in memory and the chunks are retried (see onChunk).
+    if (store.saveOrKeep(updated) !== undefined) this.stats.diskFull++;
     this.stats.resumed++;
     const geometry = { length: record.length, chunkSize: offer.chunkSize, chunks: offer.chunks };
     let dl = this.downloads.get(record.jobId);
@@ -252,6 +308,13 @@ export class UpdateAgent {
     const code = codeOf(e);
     this.stats.refused[code] = (this.stats.refused[code] ?? 0) + 1;
     this.host.refuse(e, 'update.offer');
+    if (isDiskFull(e)) {
+      // Transient: nothing was recorded; say where the job is (not failed) and let the manager offer again.
+      this.stats.diskFull++;
+      const phase = this.store?.job(jobId)?.phase === 'downloading' ? 'downloading' : 'queued';
+      this.report({ type: 'update.status', jobId, phase, percent: 0, error: errorOf(e) });
+      return;
+    }
     this.report({ type: 'update.status', jobId, phase: 'failed', percent: 0, error: errorOf(e) });
   }
 
@@ -294,6 +357,7 @@ export class UpdateAgent {
         this.commitAndAck(chunk.jobId, dl);
       }
     } catch (e) {
+      if (isDiskFull(e)) this.stats.diskFull++; // the chunk is not held: the manager sends it again after its ack timeout
       this.host.refuse(e, 'chunk');
     }
   }
@@ -310,7 +374,13 @@ export class UpdateAgent {
       () => {
         if (!this.closed && this.downloads.get(jobId) === dl) this.sendAcks(dl, epoch);
       },
-      (e: unknown) => this.host.refuse(e, 'chunk'),
+      (e: unknown) => {
+        // The batch is no longer held (ChunkFile.commit): acks still waiting would claim it, so none goes
+        // out; the manager's ack timeout re-offers and the accept's bitmap resyncs it.
+        dl.waiting = [];
+        if (isDiskFull(e)) this.stats.diskFull++;
+        this.host.refuse(e, 'chunk');
+      },
     );
   }
 
@@ -343,32 +413,40 @@ export class UpdateAgent {
   }
 
   /** All chunks are held: close the download and verify + flash in the background. */
-  private downloaded(jobId: string): void {
+  private downloaded(jobId: string, probeFirst = false): void {
     const dl = this.downloads.get(jobId);
     const record = this.store?.job(jobId);
     if (dl === undefined || record === undefined) return;
     this.downloads.delete(jobId);
     dl.file.close();
-    this.track(this.complete(record, false));
+    this.track(this.complete(record, false, probeFirst, dl.file.digests));
   }
 
   // ── verify and flash ───────────────────────────────────────────────────────────────────────
 
-  /** Verifying (unless `verifiedBefore`: a flash the restart interrupted) → flashing → done / failed. */
-  private async complete(record: JobRecord, verifiedBefore: boolean): Promise<void> {
+  /**
+   * Verifying (unless `verifiedBefore`: a flash the restart interrupted) → flashing → done / failed.
+   * `probeFirst`: ask the ECU first whether it already runs the image (a recovered or rebuilt job).
+   */
+  private async complete(record: JobRecord, verifiedBefore: boolean, probeFirst = verifiedBefore, digests: ReadonlyMap<number, Uint8Array> = new Map()): Promise<void> {
     const store = this.store as UpdateStore;
     const signedManifest = b64(record.offer.manifest);
     let verified: VerifiedUpdate;
-    let image: Uint8Array;
+    let image: Uint8Array = new Uint8Array(0);
     try {
       if (!verifiedBefore) {
-        store.save({ ...record, phase: 'verifying' });
+        this.keep(store, { ...record, phase: 'verifying' });
         this.report({ type: 'update.status', jobId: record.jobId, phase: 'verifying', percent: 0 });
       }
       image = store.image(record.jobId) ?? new Uint8Array(0);
       verified = await checkImage(this.context(), record, image, verifiedBefore);
     } catch (e) {
-      if (!this.closed) this.finish(record, errorOf(e));
+      if (this.closed) return;
+      // An image that does not match its (signed) manifest: the sender's fault only if the bytes on disk
+      // are the bytes received; a chunk that changed on disk, or one held from before a restart that
+      // nothing vouches for, puts the local store at fault: discard it and download again.
+      if (isOtaError(e) && LOCAL_MISMATCH.has(e.code) && this.storeAtFault(record, image, digests)) this.storeCorrupt(record, e);
+      else this.finish(record, errorOf(e));
       return;
     }
     if (this.closed) return;
@@ -378,7 +456,8 @@ export class UpdateAgent {
       this.finish(record, { code: GW_CODES.unknownEcu, message: `ECU ${record.ecu} is no longer configured with a secret` });
       return;
     }
-    store.save({ ...record, phase: 'flashing' });
+    // Kept in memory when the disk is full: the flash goes on (a restart re-verifies and probes first).
+    this.keep(store, { ...record, phase: 'flashing' });
     this.stats.flashes++;
     try {
       const result = await installImage(
@@ -387,22 +466,81 @@ export class UpdateAgent {
           secret,
           clock: this.host.clock,
           progress: (phase, percent) => {
-            if (!this.closed) this.report({ type: 'update.status', jobId: record.jobId, phase, percent });
+            if (!this.closed) this.report({ type: 'update.status', jobId: record.jobId, phase, percent }); // never throws: a flash is not aborted by a report
           },
           noteInventory: (entry) => this.host.noteInventory(entry),
           attempts: this.opts.flashAttempts ?? GATEWAY_DEFAULTS.update.flashAttempts,
           rebootTimeoutMs: this.opts.rebootTimeoutMs ?? 10_000,
           reason: `flashing update job ${record.jobId}`,
         },
-        { image, signedManifest, manifest: verified.manifest, probeFirst: verifiedBefore },
+        { image, signedManifest, manifest: verified.manifest, probeFirst },
       );
       if (this.closed) return; // killed meanwhile: the next start finds the job flashing and probes the ECU
-      store.setInstalled(record.ecu, { counter: verified.manifest.counter, version: result.version, hardwareId: verified.manifest.hardwareId, jobId: record.jobId, at: new Date().toISOString() });
-      store.saveLastGood(record.ecu, image, signedManifest, { version: result.version, counter: verified.manifest.counter, jobId: record.jobId });
+      // The flash's outcome stands whatever the disk says: records that cannot be written are logged (the
+      // install record is then held in memory), the job still ends done.
+      this.bestEffort(`record the install of job ${record.jobId}`, () =>
+        store.setInstalled(record.ecu, { counter: verified.manifest.counter, version: result.version, hardwareId: verified.manifest.hardwareId, jobId: record.jobId, at: new Date().toISOString() }),
+      );
+      this.bestEffort(`keep the last good image of ${record.ecu}`, () => store.saveLastGood(record.ecu, image, signedManifest, { version: result.version, counter: verified.manifest.counter, jobId: record.jobId }));
       this.finish(record, undefined, result.version);
-      void this.host.refreshInventory([record.ecu]);
+      void this.host.refreshInventory([record.ecu]).catch(() => undefined);
     } catch (e) {
       if (!this.closed) this.finish(record, errorOf(e));
+    }
+  }
+
+  /** Whether the stored image differs from what was received (or cannot be vouched for chunk by chunk). */
+  private storeAtFault(record: JobRecord, image: Uint8Array, digests: ReadonlyMap<number, Uint8Array>): boolean {
+    const geometry = { length: record.length, chunkSize: record.offer.chunkSize, chunks: record.offer.chunks };
+    if (image.length !== record.length) return true;
+    const { changed, unknown } = changedChunks(image, geometry, digests);
+    return changed.length > 0 || unknown > 0;
+  }
+
+  /**
+   * The stored image of `record` does not match its manifest: report GW_STORE_CORRUPT (not the release's
+   * FW_ code), drop the chunks and go back to downloading — the manager's re-offer gets an empty bitmap.
+   * After `redownloads` such rounds the job fails GW_STORE_CORRUPT.
+   */
+  private storeCorrupt(record: JobRecord, cause: OtaError): void {
+    const store = this.store as UpdateStore;
+    const error = { code: STORE_CODES.corrupt, message: `the stored image does not match its manifest (${cause.code}); the local store is at fault` };
+    const rounds = record.redownloads ?? 0;
+    if (rounds >= (this.opts.redownloads ?? 2)) {
+      this.finish(record, { ...error, message: `${error.message}, again after ${rounds} fresh download(s)` });
+      return;
+    }
+    this.stats.redownloads++;
+    this.bestEffort(`discard the image of job ${record.jobId}`, () => store.dropData(record.jobId));
+    this.keep(store, { ...record, phase: 'downloading', redownloads: rounds + 1 });
+    this.warn(`update job ${record.jobId}: ${error.message}; chunks discarded, downloading again`);
+    this.report({ type: 'update.status', jobId: record.jobId, phase: 'downloading', percent: 0, error });
+  }
+
+  /** Saves a record, or keeps it in memory when the disk refuses (logged): the job goes on either way. */
+  private keep(store: UpdateStore, record: JobRecord): void {
+    const e = store.saveOrKeep(record);
+    if (e === undefined) return;
+    if (isDiskFull(e)) this.stats.diskFull++;
+    this.warn(`update job ${record.jobId}: cannot persist phase ${record.phase} (${codeOf(e)}); kept in memory`);
+  }
+
+  /** Runs a store write whose failure must not change the job's course (logged). */
+  private bestEffort(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (isDiskFull(e)) this.stats.diskFull++;
+      this.warn(`cannot ${what} (${codeOf(e)})`);
+    }
+  }
+
+  /** A warning that never throws (a log that cannot be written must not stop a flash). */
+  private warn(text: string): void {
+    try {
+      this.host.log.warn(`${this.host.vehicleId}: ${text}`);
+    } catch {
+      // nothing more to do
     }
   }
 
@@ -414,31 +552,47 @@ export class UpdateAgent {
     this.downloads.delete(record.jobId);
     const phase = error === undefined ? 'done' : 'failed';
     const final: JobRecord = { ...record, phase, reported: false, ...(error === undefined ? {} : { error }) };
-    store.save(final);
-    store.dropData(record.jobId);
+    // The outcome is the job's truth even when the disk refuses it: kept in memory, reported, the ECU free.
+    this.keep(store, final);
+    this.bestEffort(`remove the data of job ${record.jobId}`, () => store.dropData(record.jobId));
     if (error === undefined) this.stats.done++;
     else this.stats.failed++;
-    this.host.log.info(`${this.host.vehicleId}: update job ${record.jobId} on ${record.ecu} ${error === undefined ? `done: ${version ?? record.version}` : `failed: ${error.code}`}`);
+    try {
+      this.host.log.info(`${this.host.vehicleId}: update job ${record.jobId} on ${record.ecu} ${error === undefined ? `done: ${version ?? record.version}` : `failed: ${error.code}`}`);
+    } catch {
+      // a log that cannot be written changes nothing
+    }
     const sent = this.report({ type: 'update.status', jobId: record.jobId, phase, percent: error === undefined ? 100 : 0, ...(version === undefined ? {} : { version }), ...(error === undefined ? {} : { error }) });
-    if (sent) store.save({ ...final, reported: true });
+    if (sent) this.keep(store, { ...final, reported: true });
   }
 
+  /** Reports a status (the gateway's event, then the wire); a throwing listener is logged, never propagated. */
   private report(msg: UpdateStatusMessage): boolean {
-    this.host.status(msg);
+    try {
+      this.host.status(msg);
+    } catch (e) {
+      this.warn(`update.status listener failed (${codeOf(e)})`);
+    }
     return this.throttle.report(msg);
+  }
+
+  /** Writes the records a full disk kept in memory, when it can now. */
+  private flushStore(): void {
+    this.store?.flush();
   }
 
   /** The recorded outcome of a finished job, sent again (marked reported once it went out). */
   private resendFinal(job: JobRecord): void {
     const phase = job.phase === 'done' ? 'done' : 'failed';
     const msg: UpdateStatusMessage = { type: 'update.status', jobId: job.jobId, phase, percent: phase === 'done' ? 100 : 0, ...(phase === 'done' ? { version: job.version } : {}), ...(job.error === undefined ? {} : { error: job.error }) };
-    if (this.host.send(msg) && job.reported !== true) this.store?.save({ ...job, reported: true });
+    if (this.host.send(msg) && job.reported !== true && this.store !== undefined) this.keep(this.store, { ...job, reported: true });
   }
 
   /** A session was established: send final statuses that could not go out before, and where running jobs are. */
   onEstablished(): void {
     const store = this.store;
     if (store === undefined || this.closed) return;
+    this.flushStore();
     for (const job of store.jobs()) {
       if ((job.phase === 'done' || job.phase === 'failed') && job.reported === false) {
         this.resendFinal(job);
@@ -467,6 +621,9 @@ export class UpdateAgent {
     this.downloads.clear();
   }
 }
+
+/** verifyUpdate codes that, for an image read from our own store, mean the store is corrupt. */
+const LOCAL_MISMATCH: ReadonlySet<string> = new Set(['FW_DIGEST_MISMATCH', 'FW_LENGTH_MISMATCH']);
 
 function errorOf(e: unknown): { code: string; message: string } {
   return { code: codeOf(e), message: (e instanceof Error ? e.message : String(e)).slice(0, 1024) };

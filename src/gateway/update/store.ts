@@ -10,7 +10,7 @@
  * A chunk is written at `index × chunkSize` with a positional write, made durable (fdatasync), and only
  * then is its bit written into the bitmap file: a power loss can lose a bit whose chunk is on disk (the
  * chunk is fetched again), never set a bit whose chunk is not. The bitmap file is synced when the agent
- * acknowledges. `job.json` and the last-good files are replaced atomically (temp + fsync + rename).
+ * acknowledges. `job.json` and the last-good files are replaced atomically (temp + fsync + rename + fsync of the directory).
  *
  * Group commit (option `groupCommit`, the default): the same rule with two syncs per acknowledgement
  * instead of one per chunk — a chunk's bit is set in memory at once (duplicates are recognised) and
@@ -20,9 +20,10 @@
  * received since the last acknowledgement. `groupCommit: false` syncs every chunk before its bit.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { OtaError } from '../../protocol/errors.js';
+import { writeFileAtomicSync } from '../../platform/atomic-write.js';
 import type { UpdateOfferMessage } from '../../protocol/ota/update-messages.js';
 
 /** Where a job is: downloading chunks, verifying the whole image, flashing the ECU, or finished. */
@@ -46,6 +47,8 @@ export interface JobRecord {
   length: number;
   phase: JobPhase;
   error?: { code: string; message: string };
+  /** Fresh downloads after the stored image was found corrupt (GW_STORE_CORRUPT). */
+  redownloads?: number;
   /** Whether the final status (done / failed) went out on an established session. */
   reported?: boolean;
   createdAt: string;
@@ -64,6 +67,10 @@ export interface InstalledRecord {
 export const STORE_CODES = {
   /** A file of the store could not be read or written. */
   io: 'GW_STORE_IO',
+  /** The vehicle's disk is full (ENOSPC, EDQUOT): transient, the write is tried again later. */
+  full: 'GW_STORE_FULL',
+  /** The stored image does not match the manifest it was downloaded for (the local store, not the release). */
+  corrupt: 'GW_STORE_CORRUPT',
   /** A chunk index or size that does not fit the job's geometry. */
   chunk: 'GW_CHUNK_SIZE',
 } as const;
@@ -79,17 +86,37 @@ export function safeName(id: string): string {
   return 'h-' + createHash('sha256').update(id, 'utf8').digest('hex').slice(0, 40);
 }
 
-/** Writes `data` to `path` atomically: temp file, fsync, rename (and fsync of the directory when durable). */
-export function writeAtomic(path: string, data: Uint8Array | string, durable: boolean): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    if (durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+/**
+ * The writes of the store that can meet a full disk, as a port: the real file system by default; tests
+ * inject ENOSPC here. `writeFile` replaces a file atomically, `writeAt` is a positional write into an open file.
+ */
+export interface StoreFs {
+  writeFile(path: string, data: Uint8Array | string, durable: boolean): void;
+  writeAt(fd: number, data: Uint8Array, offset: number, length: number, position: number): void;
+}
+
+export const nodeStoreFs: StoreFs = {
+  writeFile: (path, data, durable) => writeFileAtomicSync(path, data, { durable }),
+  writeAt: (fd, data, offset, length, position) => {
+    let done = 0;
+    while (done < length) done += writeSync(fd, data, offset + done, length - done, position + done);
+  },
+};
+
+/** Writes `data` to `path` atomically (src/platform: temp, fsync, rename, fsync of the directory when durable). */
+export function writeAtomic(path: string, data: Uint8Array | string, durable: boolean, fs: StoreFs = nodeStoreFs): void {
+  fs.writeFile(path, data, durable);
+}
+
+const FULL_ERRNOS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
+
+/** Whether `e` (or its cause) says the disk is full. */
+export function isDiskFull(e: unknown): boolean {
+  for (let c = e, depth = 0; typeof c === 'object' && c !== null && depth < 4; c = (c as { cause?: unknown }).cause, depth++) {
+    const code = (c as { code?: unknown }).code;
+    if (code === STORE_CODES.full || (typeof code === 'string' && FULL_ERRNOS.has(code))) return true;
   }
-  renameSync(tmp, path);
+  return false;
 }
 
 function io<T>(what: string, fn: () => T): T {
@@ -97,6 +124,7 @@ function io<T>(what: string, fn: () => T): T {
     return fn();
   } catch (cause) {
     if (cause instanceof OtaError) throw cause;
+    if (isDiskFull(cause)) throw new OtaError(STORE_CODES.full, `update store: the disk is full, cannot ${what}`, { cause });
     throw new OtaError(STORE_CODES.io, `update store: cannot ${what}`, { cause });
   }
 }
@@ -111,6 +139,12 @@ export interface Geometry {
 /** The image being downloaded: positional chunk writes into `image.bin` and the persisted bitmap. */
 export class ChunkFile {
   readonly bitmap: Uint8Array;
+  /**
+   * SHA-256 (first 16 bytes) of every chunk stored by this process, as received: when the assembled
+   * image fails its digest, these tell a store that changed the bytes (GW_STORE_CORRUPT) from a sender
+   * that sent wrong ones (FW_DIGEST_MISMATCH). Chunks held from before a restart have none.
+   */
+  readonly digests = new Map<number, Uint8Array>();
   private imageFd: number;
   private bitmapFd: number;
   private count = 0;
@@ -130,6 +164,7 @@ export class ChunkFile {
     private readonly durable: boolean,
     bitmap: Uint8Array,
     private readonly groupCommit: boolean,
+    private readonly fs: StoreFs,
   ) {
     this.bitmap = bitmap;
     this.saved = Uint8Array.from(bitmap);
@@ -142,7 +177,7 @@ export class ChunkFile {
    * Creates `image.bin` (preallocated to `length`) and an empty bitmap in `dir`, or opens what is there.
    * Group commit is the default (see the file comment); `groupCommit = false` syncs every chunk.
    */
-  static open(dir: string, geometry: Geometry, durable: boolean, groupCommit = true): ChunkFile {
+  static open(dir: string, geometry: Geometry, durable: boolean, groupCommit = true, fs: StoreFs = nodeStoreFs): ChunkFile {
     return io(`open the image in ${dir}`, () => {
       mkdirSync(dir, { recursive: true });
       const bytes = Math.ceil(geometry.chunks / 8);
@@ -153,7 +188,7 @@ export class ChunkFile {
         // New job, or a bitmap that does not fit: start from nothing (never trust bits we cannot explain).
         // Not synced: an empty bitmap lost to a power loss is recreated empty, the same state.
         bitmap = new Uint8Array(bytes);
-        writeAtomic(bitmapPath, bitmap, false);
+        writeAtomic(bitmapPath, bitmap, false, fs);
       }
       const fd = openSync(imagePath, existsSync(imagePath) ? 'r+' : 'w+', 0o600);
       try {
@@ -161,7 +196,7 @@ export class ChunkFile {
       } finally {
         closeSync(fd);
       }
-      return new ChunkFile(dir, geometry, durable, bitmap, groupCommit);
+      return new ChunkFile(dir, geometry, durable, bitmap, groupCommit, fs);
     });
   }
 
@@ -210,18 +245,19 @@ export class ChunkFile {
       throw new OtaError(STORE_CODES.chunk, `chunk ${index} has ${data.length} bytes, expected ${this.sizeOf(index)}`);
     }
     if (this.has(index)) return 'duplicate';
+    const byte = index >> 3;
+    const bit = 1 << (index & 7);
     io('write a chunk', () => {
-      writeSync(this.imageFd, data, 0, data.length, index * this.geometry.chunkSize);
-      const byte = index >> 3;
-      this.bitmap[byte] = (this.bitmap[byte] as number) | (1 << (index & 7));
-      if (this.groupCommit) {
-        this.pending.push(index); // its bit is written by commit() or sync(), after the data is durable
-        return;
-      }
+      // A failed write (a full disk, say) leaves the chunk missing: it is sent again, nothing is claimed.
+      this.fs.writeAt(this.imageFd, data, 0, data.length, index * this.geometry.chunkSize);
+      if (this.groupCommit) return; // its bit is written by commit() or sync(), after the data is durable
       if (this.durable) fdatasyncSync(this.imageFd); // the data is on disk before its bit is
-      this.saved[byte] = this.bitmap[byte] as number;
-      writeSync(this.bitmapFd, this.bitmap, byte, 1, byte);
+      this.fs.writeAt(this.bitmapFd, Uint8Array.of((this.saved[byte] as number) | bit), 0, 1, byte);
+      this.saved[byte] = (this.saved[byte] as number) | bit;
     });
+    this.bitmap[byte] = (this.bitmap[byte] as number) | bit;
+    if (this.groupCommit) this.pending.push(index);
+    this.digests.set(index, chunkDigest(data));
     this.count++;
     return 'stored';
   }
@@ -232,15 +268,36 @@ export class ChunkFile {
    */
   sync(): void {
     if (this.closed) return;
-    io('sync the bitmap', () => {
-      if (this.groupCommit && this.unsaved()) {
-        if (this.durable) fdatasyncSync(this.imageFd); // the data is on disk before its bits are
-        this.pending = [];
-        this.saved.set(this.bitmap); // every bit in memory now has its chunk on disk
-        writeSync(this.bitmapFd, this.saved, 0, this.saved.length, 0);
+    try {
+      io('sync the bitmap', () => {
+        if (this.groupCommit && this.unsaved()) {
+          if (this.durable) fdatasyncSync(this.imageFd); // the data is on disk before its bits are
+          this.fs.writeAt(this.bitmapFd, this.bitmap, 0, this.bitmap.length, 0);
+          this.pending = [];
+          this.saved.set(this.bitmap); // every bit in memory now has its chunk on disk
+        }
+        if (this.durable) fdatasyncSync(this.bitmapFd);
+      });
+    } catch (e) {
+      this.forgetUnsaved();
+      throw e;
+    }
+  }
+
+  /**
+   * A sync failed (a full disk): chunks whose bits are not in the file may not be on disk either, so
+   * they are no longer counted as held — the next acknowledgement or accept asks for them again.
+   */
+  private forgetUnsaved(): void {
+    for (let i = 0; i < this.geometry.chunks; i++) {
+      const byte = i >> 3;
+      const bit = 1 << (i & 7);
+      if (((this.bitmap[byte] as number) & bit) !== 0 && ((this.saved[byte] as number) & bit) === 0) {
+        this.bitmap[byte] = (this.bitmap[byte] as number) & ~bit;
+        this.count--;
       }
-      if (this.durable) fdatasyncSync(this.bitmapFd);
-    });
+    }
+    this.pending = [];
   }
 
   /**
@@ -258,17 +315,31 @@ export class ChunkFile {
     const run = this.commits.then(async () => {
       if (this.durable) await this.fdatasync(() => this.imageFd); // the data is on disk before its bits are
       if (this.closed) return; // close() synced everything stored, this batch included
-      for (const index of batch) {
-        const byte = index >> 3;
-        this.saved[byte] = (this.saved[byte] as number) | (1 << (index & 7));
-      }
+      const next = Uint8Array.from(this.saved);
+      for (const index of batch) next[index >> 3] = (next[index >> 3] as number) | (1 << (index & 7));
       io('sync the bitmap', () => {
-        for (const byte of new Set(batch.map((i) => i >> 3))) writeSync(this.bitmapFd, this.saved, byte, 1, byte);
+        for (const byte of new Set(batch.map((i) => i >> 3))) this.fs.writeAt(this.bitmapFd, next, byte, 1, byte);
       });
+      this.saved.set(next);
       if (this.durable) await this.fdatasync(() => this.bitmapFd);
+    }).catch((e: unknown) => {
+      if (!this.closed) this.forgetBatch(batch);
+      throw e;
     });
     this.commits = run.catch(() => undefined);
     return run;
+  }
+
+  /** A commit failed: the chunks of its batch whose bits did not reach the file are no longer held. */
+  private forgetBatch(batch: readonly number[]): void {
+    for (const index of batch) {
+      const byte = index >> 3;
+      const bit = 1 << (index & 7);
+      if (((this.saved[byte] as number) & bit) === 0 && ((this.bitmap[byte] as number) & bit) !== 0) {
+        this.bitmap[byte] = (this.bitmap[byte] as number) & ~bit;
+        this.count--;
+      }
+    }
   }
 
   /** Whether a bit in memory is not in the file yet (stored since a commit, or in a commit still syncing). */
@@ -285,7 +356,7 @@ export class ChunkFile {
       fdatasync(fd(), (e) => {
         this.busy--;
         if (this.closed && this.busy === 0) this.closeFds();
-        if (e) reject(new OtaError(STORE_CODES.io, 'update store: cannot sync the image', { cause: e }));
+        if (e) reject(new OtaError(isDiskFull(e) ? STORE_CODES.full : STORE_CODES.io, 'update store: cannot sync the image', { cause: e }));
         else resolve();
       });
     });
@@ -308,7 +379,11 @@ export class ChunkFile {
   /** Writes what is not yet committed (data, then bits) and closes; a commit still syncing closes the files when done. */
   close(): void {
     if (this.closed) return;
-    if (this.unsaved()) this.sync();
+    try {
+      if (this.unsaved()) this.sync();
+    } catch {
+      // not durable: those chunks are not in the bitmap file, so a reopen asks for them again
+    }
     this.closed = true;
     if (this.busy === 0) this.closeFds();
   }
@@ -317,6 +392,30 @@ export class ChunkFile {
     closeSync(this.imageFd);
     closeSync(this.bitmapFd);
   }
+}
+
+/** The digest `ChunkFile.digests` keeps of a chunk. */
+export function chunkDigest(data: Uint8Array): Uint8Array {
+  return createHash('sha256').update(data).digest().subarray(0, 16);
+}
+
+/**
+ * Which chunks of `image` differ from the digests taken when they were received; `unknown` counts the
+ * chunks without a digest (held from before a restart).
+ */
+export function changedChunks(image: Uint8Array, geometry: Geometry, digests: ReadonlyMap<number, Uint8Array>): { changed: number[]; unknown: number } {
+  const changed: number[] = [];
+  let unknown = 0;
+  for (let i = 0; i < geometry.chunks; i++) {
+    const want = digests.get(i);
+    if (want === undefined) {
+      unknown++;
+      continue;
+    }
+    const got = chunkDigest(image.subarray(i * geometry.chunkSize, Math.min(geometry.length, (i + 1) * geometry.chunkSize)));
+    if (!Buffer.from(got).equals(want)) changed.push(i);
+  }
+  return { changed, unknown };
 }
 
 /** Reads the stored image of a job directory (without a bitmap), or undefined when it is not there. */
@@ -331,6 +430,12 @@ export class UpdateStore {
   private readonly records = new Map<string, JobRecord>();
   /** Nonce → the job it belongs to. */
   private readonly nonceIndex = new Map<string, string>();
+  /** Jobs whose latest record is only in memory (its save failed: a full disk); `flush()` tries again. */
+  private readonly unsaved = new Set<string>();
+  /** Install records that could not be written: they still count as the gateway's rollback floor. */
+  private readonly installedInMemory = new Map<string, InstalledRecord>();
+  /** Job directories holding data but no readable `job.json` (lost or corrupted): rebuilt on the next offer. */
+  private readonly orphans = new Set<string>();
 
   /** Opens (creating) `<dataDir>/updates` and loads every job record; unreadable records are reported to `skipped`. */
   constructor(
@@ -339,19 +444,34 @@ export class UpdateStore {
     skipped: (dir: string, error: unknown) => void = () => undefined,
     /** Chunk files sync once per acknowledgement (see ChunkFile), not per chunk. Default true. */
     readonly groupCommit = true,
+    /** The writes that can meet a full disk (tests inject ENOSPC). */
+    private readonly fs: StoreFs = nodeStoreFs,
   ) {
     this.root = join(dataDir, 'updates');
     io(`create ${this.root}`, () => mkdirSync(join(this.root, 'installed'), { recursive: true }));
     for (const name of readdirSync(this.root)) {
+      if (RESERVED.has(name)) continue;
       const file = join(this.root, name, 'job.json');
-      if (!existsSync(file)) continue;
+      if (!existsSync(file)) {
+        if (existsSync(join(this.root, name, 'image.bin'))) {
+          this.orphans.add(name);
+          skipped(name, new OtaError(STORE_CODES.io, `${name}/job.json is missing`));
+        }
+        continue;
+      }
       try {
         const record = checkRecord(JSON.parse(readFileSync(file, 'utf8')));
         this.index(record);
       } catch (e) {
+        this.orphans.add(name);
         skipped(name, e);
       }
     }
+  }
+
+  /** Whether `jobId` has a directory whose `job.json` was lost or unreadable at start (its chunks may be there). */
+  orphaned(jobId: string): boolean {
+    return this.orphans.has(safeName(jobId));
   }
 
   private index(record: JobRecord): void {
@@ -378,19 +498,46 @@ export class UpdateStore {
     return this.nonceIndex.get(nonce);
   }
 
-  /** Persists a job record (atomically) and indexes its nonces. */
+  /** Persists a job record (atomically) and indexes its nonces. On a failed write nothing changes. */
   save(record: JobRecord): void {
     const copy = structuredClone({ ...record, updatedAt: new Date().toISOString() });
     io(`save job ${record.jobId}`, () => {
       mkdirSync(this.dirOf(record.jobId), { recursive: true });
-      writeAtomic(join(this.dirOf(record.jobId), 'job.json'), JSON.stringify(copy, null, 2) + '\n', this.durable);
+      writeAtomic(join(this.dirOf(record.jobId), 'job.json'), JSON.stringify(copy, null, 2) + '\n', this.durable, this.fs);
     });
     this.index(copy);
+    this.unsaved.delete(record.jobId);
+    this.orphans.delete(safeName(record.jobId));
+  }
+
+  /**
+   * Persists a record, or — when that fails — keeps it in memory as the job's truth (and says so with
+   * the error): an outcome is never lost to a full disk while the process runs; `flush()` retries.
+   */
+  saveOrKeep(record: JobRecord): unknown {
+    try {
+      this.save(record);
+      return undefined;
+    } catch (e) {
+      this.index(structuredClone({ ...record, updatedAt: new Date().toISOString() }));
+      this.unsaved.add(record.jobId);
+      return e;
+    }
+  }
+
+  /** Tries again to write the records kept only in memory; the ids still unsaved. */
+  flush(): string[] {
+    for (const jobId of [...this.unsaved]) {
+      const r = this.records.get(jobId);
+      if (r === undefined) this.unsaved.delete(jobId);
+      else this.saveOrKeep(r);
+    }
+    return [...this.unsaved];
   }
 
   /** Opens (creating) the image and bitmap of a job. */
   chunkFile(jobId: string, geometry: Geometry): ChunkFile {
-    return ChunkFile.open(this.dirOf(jobId), geometry, this.durable, this.groupCommit);
+    return ChunkFile.open(this.dirOf(jobId), geometry, this.durable, this.groupCommit, this.fs);
   }
 
   /** The stored image of a job (complete or not), or undefined. */
@@ -423,6 +570,8 @@ export class UpdateStore {
   // ── per ECU ─────────────────────────────────────────────────────────────────────────────────
 
   installed(ecu: string): InstalledRecord | undefined {
+    const kept = this.installedInMemory.get(ecu);
+    if (kept !== undefined) return { ...kept };
     const file = join(this.root, 'installed', `${safeName(ecu)}.json`);
     try {
       const v = JSON.parse(readFileSync(file, 'utf8')) as InstalledRecord;
@@ -432,8 +581,11 @@ export class UpdateStore {
     }
   }
 
+  /** Records what was installed on `ecu`; when the write fails it still holds in memory (and the error is thrown). */
   setInstalled(ecu: string, record: InstalledRecord): void {
-    io(`record the install on ${ecu}`, () => writeAtomic(join(this.root, 'installed', `${safeName(ecu)}.json`), JSON.stringify(record, null, 2) + '\n', this.durable));
+    this.installedInMemory.set(ecu, { ...record });
+    io(`record the install on ${ecu}`, () => writeAtomic(join(this.root, 'installed', `${safeName(ecu)}.json`), JSON.stringify(record, null, 2) + '\n', this.durable, this.fs));
+    this.installedInMemory.delete(ecu);
   }
 
   /** Keeps `image` and its signed manifest as the last good image of `ecu` (replacing the previous one). */
@@ -441,9 +593,9 @@ export class UpdateStore {
     const dir = join(this.root, 'last-good', safeName(ecu));
     io(`keep the last good image of ${ecu}`, () => {
       mkdirSync(dir, { recursive: true });
-      writeAtomic(join(dir, 'image.bin'), image, this.durable);
-      writeAtomic(join(dir, 'manifest.bin'), signedManifest, this.durable);
-      writeAtomic(join(dir, 'meta.json'), JSON.stringify({ ...meta, at: new Date().toISOString() }, null, 2) + '\n', this.durable);
+      writeAtomic(join(dir, 'image.bin'), image, this.durable, this.fs);
+      writeAtomic(join(dir, 'manifest.bin'), signedManifest, this.durable, this.fs);
+      writeAtomic(join(dir, 'meta.json'), JSON.stringify({ ...meta, at: new Date().toISOString() }, null, 2) + '\n', this.durable, this.fs);
     });
   }
 

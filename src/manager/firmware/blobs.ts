@@ -4,8 +4,9 @@
  * into place, so a reader never sees half a blob and a crash leaves at most a stray `.tmp` file; putting
  * content that is already there changes nothing.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { writeFileAtomic } from '../../platform/atomic-write.js';
 import { join } from 'node:path';
 import { ManagerError } from '../errors.js';
 
@@ -40,20 +41,7 @@ export class BlobStore {
     const file = this.path(digest);
     if (await this.has(digest)) return { digest, created: false };
     await mkdir(join(this.dir, 'sha256'), { recursive: true, mode: 0o700 });
-    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    try {
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeFileAtomic(file, bytes, { mode: 0o600 }); // src/platform: fsync, rename, fsync of the directory
     return { digest, created: true };
   }
 

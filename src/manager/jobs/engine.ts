@@ -13,6 +13,12 @@
  * too (backing off to 60 s). Progress counters are written every `flushIntervalMs`, never per chunk;
  * phase and state changes are written at once. Nothing held here is needed to finish a job elsewhere:
  * the job row has the assignment and geometry, the gateway has the bitmap.
+ *
+ * Watchdog: a job in flight (its vehicle reachable: the run is not waiting) that makes no progress —
+ * no new chunk held, no new phase or percent — for `stallTimeoutMs` is re-offered (the gateway answers
+ * with where it is, or rebuilds the job); after `stallReoffers` such re-offers without progress it fails
+ * JOB_STALLED. A gateway that goes back to downloading after the download (its stored image was
+ * corrupt, GW_STORE_CORRUPT) is re-offered at once, so its accept asks for the chunks again.
  */
 import { bitmapFromBase64, type UpdateMessage, type UpdateStatusMessage } from '../../protocol/ota/update-messages.js';
 import type { FirmwareRepository } from '../firmware/index.js';
@@ -41,6 +47,10 @@ export interface JobEngineOptions {
   announceWaitMs?: number;
   /** Delay before a job end that could not be saved is tried again (default 5000 ms). */
   finishRetryMs?: number;
+  /** Watchdog: no progress for this long while in flight → re-offer (default 600 000 ms = 10 min). */
+  stallTimeoutMs?: number;
+  /** Watchdog: re-offers without progress before the job fails JOB_STALLED (default 3). */
+  stallReoffers?: number;
   now?: () => Date;
 }
 
@@ -49,6 +59,15 @@ export const INSTALL_PHASES: readonly string[] = ['verifying', 'erasing', 'progr
 /** A gateway's refusals of a re-offer that mean "this job already ended here" (src/gateway/update/agent.ts). */
 const FINISHED_REFUSALS: ReadonlySet<string> = new Set(['GW_JOB_FINISHED', 'FW_REPLAYED_NONCE']);
 const SWEEP_MS = 60_000;
+export const DEFAULT_STALL_TIMEOUT_MS = 600_000;
+export const DEFAULT_STALL_REOFFERS = 3;
+
+/** The watchdog's view of one job: what progress looked like last, since when, and its re-offers since. */
+interface Progress {
+  key: string;
+  at: number;
+  reoffers: number;
+}
 
 /** What finish() did: ended the job, found nothing to do, or could not persist the end (nothing changed). */
 export type FinishResult = 'ended' | 'unchanged' | 'not_saved';
@@ -62,6 +81,10 @@ export interface JobEngineStats {
   bytesSent: number;
   chunksLost: number;
   stalls: number;
+  /** Re-offers by the watchdog (no progress for stallTimeoutMs). */
+  watchdogReoffers: number;
+  /** Jobs failed JOB_STALLED by the watchdog. */
+  watchdogFailed: number;
 }
 
 /** Runs active jobs; the job service adds and cancels them, the manager feeds it session events. */
@@ -78,6 +101,9 @@ export class JobEngine {
   private readonly counts: RunCounters = { offers: 0, chunksSent: 0, bytesSent: 0, chunksLost: 0, stalls: 0 };
   private readonly host: RunHost;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
+  private readonly progress = new Map<string, Progress>();
+  private readonly watchdogCounts = { watchdogReoffers: 0, watchdogFailed: 0 };
   private closed = false;
 
   constructor(private readonly opts: JobEngineOptions) {
@@ -107,12 +133,15 @@ export class JobEngine {
     this.writer.start(this.opts.flushIntervalMs ?? 500);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
+    const stallMs = this.stallTimeoutMs();
+    this.watchdogTimer = setInterval(() => this.watchdog(), Math.max(10, Math.min(10_000, Math.floor(stallMs / 4))));
+    this.watchdogTimer.unref();
     this.sweep();
     for (const v of this.vehiclesWithJobs()) this.kick(v);
   }
 
   stats(): JobEngineStats {
-    return { active: this.live.size, running: this.runs.size, ...this.counts };
+    return { active: this.live.size, running: this.runs.size, ...this.counts, ...this.watchdogCounts };
   }
 
   /** A job the service has just persisted. */
@@ -220,27 +249,76 @@ export class JobEngine {
     switch (msg.type) {
       case 'update.accept':
         current?.onAccept(bitmapFromBase64(msg.have, job.chunks), msg.window);
-        return true;
+        break;
       case 'update.ack':
         current?.onAck(msg.next, msg.window, msg.have === undefined ? undefined : bitmapFromBase64(msg.have, job.chunks));
-        return true;
+        break;
       case 'update.status':
         // Awaited: the vehicle's next message is handled once the end this one reports is persisted.
         await this.onStatus(job, msg, current);
-        return true;
+        break;
       default:
         return false; // offer and cancel only ever flow to the vehicle
     }
+    if (job.state === 'active' && current !== undefined) this.noteProgress(job, current);
+    return true;
   }
 
   private async onStatus(job: LiveJob, msg: UpdateStatusMessage, run: Run | undefined): Promise<void> {
     if (msg.phase === 'done') return void (await this.finish(job, 'done', null, msg.version ?? null));
     if (msg.phase === 'failed' && msg.error && job.offers > 1 && FINISHED_REFUSALS.has(msg.error.code)) return void this.finishedElsewhere(job, msg.error);
     if (msg.phase === 'failed') return void (await this.finish(job, 'failed', msg.error ?? { code: 'GW_FAILED', message: 'the gateway reported a failure without a reason' }));
+    const wasInstalling = run?.stage === 'downloaded';
     job.phase = msg.phase;
     job.percent = msg.percent;
     this.writer.saveNow(job);
+    if (msg.error) this.opts.log('warn', 'job.gateway_warning', { jobId: job.id, phase: msg.phase, code: msg.error.code });
     if (msg.phase !== 'queued' && msg.phase !== 'downloading') run?.onInstalling();
+    // Back to downloading after the download (the gateway discarded a corrupt stored image): a fresh
+    // offer gets its accept, whose empty bitmap asks for every chunk again.
+    else if (msg.phase === 'downloading' && wasInstalling) run?.offer(true);
+  }
+
+  private stallTimeoutMs(): number {
+    return this.opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  }
+
+  /** Progress as the watchdog sees it: the phase, its percent and the chunks held. */
+  private noteProgress(job: LiveJob, run: Run): void {
+    const key = `${job.phase}:${job.percent}:${run.info.heldChunks}`;
+    const p = this.progress.get(job.id);
+    if (p === undefined || p.key !== key) this.progress.set(job.id, { key, at: Date.now(), reoffers: 0 });
+  }
+
+  /**
+   * Each run in flight without progress for stallTimeoutMs: re-offer it, or — after stallReoffers
+   * re-offers that changed nothing — fail it JOB_STALLED. A waiting run (vehicle offline, no session,
+   * broker down) is not in flight: its clock starts again when it is.
+   */
+  private watchdog(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    const limit = this.stallTimeoutMs();
+    for (const run of [...this.runs.values()]) {
+      const { job } = run;
+      const p = this.progress.get(job.id) ?? { key: '', at: now, reoffers: 0 };
+      this.progress.set(job.id, p);
+      if (run.stage === 'waiting') {
+        p.at = now;
+        continue;
+      }
+      if (now - p.at < limit) continue;
+      if (p.reoffers >= (this.opts.stallReoffers ?? DEFAULT_STALL_REOFFERS)) {
+        this.watchdogCounts.watchdogFailed++;
+        void this.finish(job, 'failed', { code: 'JOB_STALLED', message: `no progress for ${Math.round((now - p.at) / 1000)} s in phase ${job.phase} after ${p.reoffers} re-offer(s)` });
+        continue;
+      }
+      p.reoffers++;
+      p.at = now;
+      this.watchdogCounts.watchdogReoffers++;
+      this.opts.log('warn', 'job.watchdog', { jobId: job.id, vehicleId: job.vehicleId, phase: job.phase, reoffers: p.reoffers });
+      run.offer(true);
+    }
   }
 
   /**
@@ -289,6 +367,7 @@ export class JobEngine {
     }
     Object.assign(job, { state, phase: state, percent: ended.percent, reason, installedVersion, finishedAt: at, updatedAt: at, cancelPending: ended.cancelPending });
     this.live.delete(job.id);
+    this.progress.delete(job.id);
     this.opts.log(state === 'failed' ? 'warn' : 'info', `job.${state}`, { jobId: job.id, vehicleId: job.vehicleId, ecu: job.ecu, ...(reason ? { code: reason.code } : {}) });
     const detail = { ecu: job.ecu, firmwareId: job.firmwareId, bytesSent: job.bytesSent, ...(reason ? { code: reason.code } : {}), ...(installedVersion ? { version: installedVersion } : {}) };
     this.opts.store.audit({ at, actor: 'manager', action: `job.${state}`, target: job.id, detail }).catch((e: unknown) => this.opts.log('error', 'job.audit_failed', errorFields(e)));
@@ -357,6 +436,7 @@ export class JobEngine {
   async close(): Promise<void> {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.watchdogTimer) clearInterval(this.watchdogTimer);
     for (const run of this.runs.values()) run.stop();
     await this.writer.close();
   }

@@ -14,9 +14,9 @@
  * The index keeps every certificate ever issued; a name re-issued with `force` has its previous
  * certificate revoked as `superseded`. Files are written to a temporary name and renamed into place.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../platform/atomic-write.js';
 import { assertLeafName, createCa, createCrl, issueCertificate, type Issued } from './ca.js';
 import { PkiError } from './errors.js';
 import { isRole, type Role } from './roles.js';
@@ -212,11 +212,8 @@ async function writeIndex(dir: string, index: PkiIndex): Promise<void> {
   await writeAtomic(join(dir, 'index.json'), JSON.stringify(index, null, 2) + '\n', 0o644);
 }
 
-async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, content, { mode, flag: 'wx' });
-  await chmod(tmp, mode); // the umask may have narrowed or (for 0600) must not widen the mode
-  await rename(tmp, path);
+function writeAtomic(path: string, content: string, mode: number): Promise<void> {
+  return writeFileAtomic(path, content, { mode }); // src/platform: exact mode, fsync, rename, fsync of the directory
 }
 
 async function readText(path: string): Promise<string> {

@@ -2,7 +2,7 @@
 // answering diagnostics through a real TLS broker and a scripted manager; PKI made with `ota pki` code.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSimulatedVehicle, loadVehicleCredentials, VehicleFileError } from '../../../src/cli/sim/vehicle.js';
 import { parseEcuSpec, ecuAddress } from '../../../src/cli/sim/ecu-spec.js';
@@ -145,6 +145,28 @@ describe('startSimulatedVehicle', () => {
       assert.equal(vehicle.ecus.get('engine')?.nvm.flash.opCounts().halfWordsProgrammed, 0);
     } finally {
       await vehicle.close();
+    }
+  });
+
+  it('refuses an ECU whose state.json was lost (ECU_STATE_MISSING); --reprovision-ecus brings it up, logged, in its bootloader', async () => {
+    const stateFile = join(dir, 'vehicles', V, 'ecus', 'engine', 'state.json');
+    const saved = readFileSync(stateFile);
+    rmSync(stateFile);
+    try {
+      await assert.rejects(startSimulatedVehicle({ vehicleId: V, pkiDir: pki, brokerUrl: broker.url, dataDir: dir }), (e: unknown) => isOtaError(e) && e.code === 'ECU_STATE_MISSING');
+      assert.equal(existsSync(stateFile), false, 'the refusal recreated nothing');
+      const warnings: string[] = [];
+      const log = { info: () => undefined, warn: (m: string) => void warnings.push(m) };
+      const vehicle = await startSimulatedVehicle({ vehicleId: V, pkiDir: pki, brokerUrl: broker.url, dataDir: dir, reprovisionEcus: true, log });
+      try {
+        const announce = await manager.next(isAnnounce, 8000);
+        assert.deepEqual(announce.ecus.map((e) => [e.name, e.mode]), [['engine', 'bootloader'], ['body', 'application']]);
+        assert.equal(warnings.filter((w) => /engine: re-provisioned \(state\.json recreated\); rollback floor kept at 0/.test(w)).length, 1);
+      } finally {
+        await vehicle.close();
+      }
+    } finally {
+      writeFileSync(stateFile, saved); // the next test finds the ECU as it was
     }
   });
 

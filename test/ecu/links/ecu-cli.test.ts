@@ -2,7 +2,7 @@
 // routing activation and UDS requests from the gateway's DoIP client, never logs keys or the secret, and
 // exits 0 on SIGTERM. The fleet CA is generated at test time into a temp directory.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -133,5 +133,33 @@ describe('ota ecu (child process)', () => {
     clearTimeout(guard);
     assert.equal(code, 2);
     assert.match(ecu.stderr(), /logical address/);
+  });
+
+  it('refuses an ECU whose state.json was lost (exit 1, ECU_STATE_MISSING); --reprovision starts it and says so', async () => {
+    const state = join(tmp.dir, 'lost-state');
+    const first = run(['ecu', '--doip', '127.0.0.1:0', '--state', state, '--trust', caPath, '--secret', SECRET]);
+    try {
+      await first.waitFor(/listening on doip/);
+      first.child.kill('SIGTERM');
+      await first.exited;
+    } finally {
+      if (first.child.exitCode === null) first.child.kill('SIGKILL');
+    }
+    rmSync(join(state, 'state.json'));
+    const refused = run(['ecu', '--doip', '127.0.0.1:0', '--state', state, '--trust', caPath, '--secret', SECRET]);
+    const guard = setTimeout(() => refused.child.kill('SIGKILL'), 20_000);
+    const { code } = await refused.exited;
+    clearTimeout(guard);
+    assert.equal(code, 1);
+    assert.match(refused.stderr(), /error ECU_STATE_MISSING: /);
+    assert.equal(existsSync(join(state, 'state.json')), false);
+    const again = run(['ecu', '--doip', '127.0.0.1:0', '--state', state, '--trust', caPath, '--secret', SECRET, '--reprovision']);
+    try {
+      await again.waitFor(/re-provisioned \(state\.json recreated\); rollback floor kept at 0\n/);
+      await again.waitFor(/listening on doip/);
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
   });
 });

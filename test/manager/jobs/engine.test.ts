@@ -65,9 +65,19 @@ describe('JobEngine and JobService', () => {
   let service: JobService;
   let announce: (engineVersion: string) => Promise<void>;
 
-  const startEngine = async (opts: { ackTimeoutMs?: number; now?: () => Date } = {}): Promise<void> => {
+  const startEngine = async (opts: { ackTimeoutMs?: number; now?: () => Date; stallTimeoutMs?: number; stallReoffers?: number } = {}): Promise<void> => {
     sessions = new FakeSessions();
-    engine = new JobEngine({ store, repository: repo, sessions, brokerConnected: () => true, log: silentLog, flushIntervalMs: 50, ...(opts.ackTimeoutMs ? { ackTimeoutMs: opts.ackTimeoutMs } : {}) });
+    engine = new JobEngine({
+      store,
+      repository: repo,
+      sessions,
+      brokerConnected: () => true,
+      log: silentLog,
+      flushIntervalMs: 50,
+      ...(opts.ackTimeoutMs ? { ackTimeoutMs: opts.ackTimeoutMs } : {}),
+      ...(opts.stallTimeoutMs ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
+      ...(opts.stallReoffers !== undefined ? { stallReoffers: opts.stallReoffers } : {}),
+    });
     service = new JobService({ store, repository: repo, engine, signer, sessionState: (v) => sessions.state(v), ...(opts.now ? { now: opts.now } : {}) });
     await engine.start();
   };
@@ -237,5 +247,71 @@ describe('JobEngine and JobService', () => {
     await waitFor('offer', () => sessions.sent('update.offer').some((m) => m.type === 'update.offer' && m.jobId === first.id));
     await engine.onUpdate(V, { type: 'update.status', jobId: first.id, phase: 'failed', percent: 0, error: { code: 'FW_REPLAYED_NONCE', message: 'replay' } });
     assert.equal((await service.get(first.id))?.reason?.code, 'FW_REPLAYED_NONCE');
+  });
+
+  describe('watchdog', () => {
+    const full = (chunks: number): string => {
+      const bits = new Uint8Array(Math.ceil(chunks / 8)).fill(0xff);
+      if (chunks % 8 !== 0) bits[bits.length - 1] = (1 << chunks % 8) - 1;
+      return bitmapToBase64(bits);
+    };
+
+    it('when a gateway goes quiet after the download (job stuck at checking): re-offers, then fails JOB_STALLED', async () => {
+      await engine.close();
+      await startEngine({ stallTimeoutMs: 200, stallReoffers: 2 });
+      sessions.sessions.set(V, 'established');
+      const job = await create();
+      await waitFor('offer', () => sessions.sent('update.offer').length === 1);
+      await engine.onUpdate(V, { type: 'update.accept', jobId: job.id, have: full(job.chunks), window: 8 });
+      await engine.onUpdate(V, { type: 'update.status', jobId: job.id, phase: 'checking', percent: 0 });
+      await waitFor('watchdog re-offers', () => sessions.sent('update.offer').length === 3, 5000);
+      assert.equal((await service.get(job.id))?.state, 'active', 'still active while re-offering');
+      const failed = await waitFor('stalled', async () => ((await service.get(job.id))?.state === 'failed' ? service.get(job.id) : undefined), 5000);
+      assert.equal(failed.reason?.code, 'JOB_STALLED');
+      assert.equal(sessions.sent('update.offer').length, 3, 'no offer after the job failed');
+      assert.equal(engine.stats().watchdogReoffers, 2);
+      assert.equal(engine.stats().watchdogFailed, 1);
+    });
+
+    it('progress resets the watchdog: a job that keeps moving is never failed', async () => {
+      await engine.close();
+      await startEngine({ stallTimeoutMs: 300, stallReoffers: 0 });
+      sessions.sessions.set(V, 'established');
+      const job = await create();
+      await waitFor('offer', () => sessions.sent('update.offer').length === 1);
+      await engine.onUpdate(V, { type: 'update.accept', jobId: job.id, have: full(job.chunks), window: 8 });
+      for (let percent = 0; percent <= 100; percent += 25) {
+        await engine.onUpdate(V, { type: 'update.status', jobId: job.id, phase: 'programming', percent });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal((await service.get(job.id))?.state, 'active');
+      await engine.onUpdate(V, { type: 'update.status', jobId: job.id, phase: 'done', percent: 100, version: '1.1.0' });
+      assert.equal((await service.get(job.id))?.state, 'done');
+    });
+
+    it('does not count the time a vehicle is away (the run waits)', async () => {
+      await engine.close();
+      await startEngine({ stallTimeoutMs: 150, stallReoffers: 0 });
+      sessions.presence.set(V, false);
+      const job = await create();
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await service.get(job.id))?.state, 'active');
+      assert.equal(sessions.sent('update.offer').length, 0);
+    });
+
+    it('re-offers at once when the gateway goes back to downloading after the download (GW_STORE_CORRUPT)', async () => {
+      sessions.sessions.set(V, 'established');
+      const job = await create();
+      await waitFor('offer', () => sessions.sent('update.offer').length === 1);
+      await engine.onUpdate(V, { type: 'update.accept', jobId: job.id, have: full(job.chunks), window: 8 });
+      await engine.onUpdate(V, { type: 'update.status', jobId: job.id, phase: 'verifying', percent: 0 });
+      await engine.onUpdate(V, { type: 'update.status', jobId: job.id, phase: 'downloading', percent: 0, error: { code: 'GW_STORE_CORRUPT', message: 'the stored image does not match its manifest' } });
+      await waitFor('re-offer', () => sessions.sent('update.offer').length === 2, 2000);
+      const chunksBefore = sessions.chunks;
+      await engine.onUpdate(V, { type: 'update.accept', jobId: job.id, have: bitmapToBase64(new Uint8Array(Math.ceil(job.chunks / 8))), window: 8 });
+      assert.equal(sessions.chunks - chunksBefore, Math.min(8, job.chunks), 'every chunk is sent again');
+      const view = await service.get(job.id);
+      assert.deepEqual([view?.state, view?.phase], ['active', 'downloading']);
+    });
   });
 });

@@ -89,7 +89,7 @@ export interface Stats {
   broker: { connected: boolean; connects: number; disconnects: number };
   diag: { sent: number; positive: number; negative: number; timeout: number; error: number; inFlight: number };
   vehicles: { known: number; online: number; connected: number };
-  jobs?: { active: number; running: number; offers: number; chunksSent: number; bytesSent: number; chunksLost: number; stalls: number };
+  jobs?: { active: number; running: number; offers: number; chunksSent: number; bytesSent: number; chunksLost: number; stalls: number; watchdogReoffers?: number; watchdogFailed?: number };
   uptimeS: number;
 }
 
