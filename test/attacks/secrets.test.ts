@@ -1,0 +1,116 @@
+/**
+ * Issue 9 §3 "No secret where it does not belong": each case names the attack it stops. Real files,
+ * real SQLite databases, real sockets on loopback and real `ota` processes.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { openSqliteStore, type NewDiagEntry } from '../../src/manager/store/index.js';
+import { migrations } from '../../src/manager/store/migrations.js';
+
+const KEY = '5A'.repeat(16);
+const SEED = 'C3'.repeat(16);
+const T0 = '2026-12-07T10:00:00.000Z';
+
+const row = (request: string, response: string | null): NewDiagEntry => ({
+  at: T0,
+  actor: 'api:attack',
+  vehicleId: 'VIN1',
+  ecu: 'engine',
+  request,
+  response,
+  outcome: 'positive',
+  nrc: null,
+  errorCode: null,
+  elapsedMs: 3,
+});
+
+/** The diag_log rows exactly as stored, read by plain SQL (no store code in between). */
+function rawRows(file: string): string {
+  const db = new BetterSqlite3(file, { readonly: true });
+  try {
+    return JSON.stringify(db.prepare('select request, response from diag_log order by id').all());
+  } finally {
+    db.close();
+  }
+}
+
+describe('attack: reading diag_log (GET /diag-log, ota.db, a backup) to learn SecurityAccess seeds and keys', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-attack-diaglog-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a new diag_log row keeps 27 02 and 67 11 but neither the key nor the seed', async () => {
+    const file = join(dir, 'new.db');
+    const store = await openSqliteStore(file);
+    try {
+      store.queueDiag(row('2711', '6711' + SEED));
+      store.queueDiag(row('2712' + KEY, '6712'));
+      store.queueDiag(row('2903' + 'AB'.repeat(40), '690312' + 'CD'.repeat(8)));
+      const listed = await store.listDiag({});
+      const shown = JSON.stringify(listed);
+      assert.ok(!shown.includes(KEY) && !shown.includes(SEED) && !shown.includes('ABABAB') && !shown.includes('CDCDCD'), shown);
+      const byRequest = new Map(listed.map((e) => [e.request, e.response]));
+      assert.equal(byRequest.get('2711'), '6711' + 'XX'.repeat(16));
+      assert.ok(byRequest.has('2712' + 'XX'.repeat(16)));
+      assert.equal(byRequest.get('2903' + 'XX'.repeat(40)), '690312' + 'XX'.repeat(8));
+    } finally {
+      await store.close();
+    }
+    const raw = rawRows(file);
+    assert.ok(!raw.includes(KEY) && !raw.includes(SEED), raw);
+  });
+
+  it('migration 0004_redact_diag_log redacts the seeds and keys rows stored before it, and nothing else', async () => {
+    const file = join(dir, 'old.db');
+    // A database as the manager left it before the redaction rule: migrations 0001 and 0002 only.
+    const old = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new BetterSqlite3(file) }) });
+    try {
+      const all = migrations('sqlite');
+      const before = Object.fromEntries(Object.entries(all).filter(([name]) => name < '0003'));
+      const { error } = await new Migrator({ db: old, provider: { getMigrations: () => Promise.resolve(before) } }).migrateToLatest();
+      assert.equal(error, undefined);
+      const rows: Array<[string, string | null]> = [
+        ['2711', '6711' + SEED],
+        ['2712' + KEY, '6712'],
+        ['2712' + KEY, '7F2735'],
+        ['22F190', '62F190' + '41'.repeat(17)],
+      ];
+      for (const [request, response] of rows) {
+        await (old as Kysely<{ diag_log: Record<string, unknown> }>)
+          .insertInto('diag_log')
+          .values({ at: T0, actor: 'cli', vehicle_id: 'VIN1', ecu: 'engine', request, response, outcome: 'positive', nrc: null, error_code: null, elapsed_ms: 1 })
+          .execute();
+      }
+    } finally {
+      await old.destroy();
+    }
+    assert.ok(rawRows(file).includes(KEY), 'the old database holds the key before the migration');
+
+    const store = await openSqliteStore(file);
+    try {
+      const entries = (await store.listDiag({})).reverse();
+      assert.deepEqual(
+        entries.map((e) => [e.request, e.response]),
+        [
+          ['2711', '6711' + 'XX'.repeat(16)],
+          ['2712' + 'XX'.repeat(16), '6712'],
+          ['2712' + 'XX'.repeat(16), '7F2735'],
+          ['22F190', '62F190' + '41'.repeat(17)],
+        ],
+      );
+    } finally {
+      await store.close();
+    }
+    const raw = rawRows(file);
+    assert.ok(!raw.includes(KEY) && !raw.includes(SEED), raw);
+  });
+});
