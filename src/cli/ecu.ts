@@ -13,6 +13,7 @@ import { DEFAULT_IDENTITY, IDENT_DID } from '../ecu/state.js';
 import { DOIP_DEFAULT_MAX_PAYLOAD_LENGTH, DOIP_DEFAULTS, doipCodeName } from '../protocol/doip/index.js';
 import { hexNum, parseHex, toHex } from '../protocol/hex.js';
 import { NEGATIVE_RESPONSE_SID, nrcName } from '../protocol/uds/nrc.js';
+import { redactUds } from '../protocol/uds/redact.js';
 import { POSITIVE_RESPONSE_OFFSET, serviceName } from '../protocol/uds/constants.js';
 import { trustStoreFromPem } from '../security/pki/verify.js';
 import { processIo, type CliIo } from './pki.js';
@@ -75,15 +76,13 @@ function describeMessage(bytes: Uint8Array, direction: UdsDirection): string {
 }
 
 /**
- * The bytes of a UDS message for a log: SecurityAccess sendKey (`27 <even>`) and Authentication (0x29) show
- * only their first two bytes — keys and credentials never reach a log — and long messages are cut.
+ * The bytes of a UDS message for a log, under the one redaction rule (src/protocol/uds/redact.ts):
+ * SecurityAccess seeds and keys and Authentication (0x29) proofs show only SID and sub-function — they
+ * never reach a log — and long messages are cut.
  */
 export function formatUdsForLog(bytes: Uint8Array, direction: UdsDirection): string {
-  const sid = bytes[0];
-  const secret = direction === 'request' && ((sid === 0x27 && ((bytes[1] ?? 1) & 0x7f) % 2 === 0) || sid === 0x29);
-  if (secret && bytes.length > 2) {
-    return `${toHex(bytes.subarray(0, 2))} <${bytes.length - 2} bytes redacted>  ${describeMessage(bytes, direction)}`;
-  }
+  const { visible, redacted } = redactUds(bytes);
+  if (redacted > 0) return `${toHex(visible)} <${redacted} bytes redacted>  ${describeMessage(bytes, direction)}`;
   const shown = toHex(bytes.subarray(0, LOG_BYTES));
   const more = bytes.length > LOG_BYTES ? ` … (${bytes.length} bytes)` : '';
   return `${shown}${more}  ${describeMessage(bytes, direction)}`;

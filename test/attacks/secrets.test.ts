@@ -11,6 +11,10 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { openSqliteStore, type NewDiagEntry } from '../../src/manager/store/index.js';
 import { migrations } from '../../src/manager/store/migrations.js';
+import { describeUds } from '../../src/protocol/uds/index.js';
+import { reportJson, shownHex, type DiagReport } from '../../src/cli/diag/run.js';
+import { formatUdsForLog } from '../../src/cli/ecu.js';
+import type { DiagResult } from '../../src/manager/index.js';
 
 const KEY = '5A'.repeat(16);
 const SEED = 'C3'.repeat(16);
@@ -112,5 +116,47 @@ describe('attack: reading diag_log (GET /diag-log, ota.db, a backup) to learn Se
     }
     const raw = rawRows(file);
     assert.ok(!raw.includes(KEY) && !raw.includes(SEED), raw);
+  });
+});
+
+describe('attack: copying seeds and keys from what the CLI prints (terminal scrollback, `ota diag --json` in a ticket, an ECU log)', () => {
+  const exchange = (request: string, response: string): DiagResult => ({
+    id: 'x',
+    logId: 1,
+    vehicleId: 'VIN1',
+    ecu: 'engine',
+    request,
+    response,
+    positive: true,
+    decoded: describeUds(Uint8Array.from(Buffer.from(response, 'hex'))),
+    pending: 0,
+    elapsedMs: 1,
+    roundTripMs: 2,
+  });
+  const spaced = (hex: string): string => hex.replace(/(..)(?!$)/g, '$1 ');
+
+  it('`ota diag … unlock` lines and --json show 27 11 / 67 11 / 27 12 but no seed and no key', () => {
+    const report: DiagReport = {
+      ok: true,
+      command: 'unlock',
+      vehicleId: 'VIN1',
+      ecu: 'engine',
+      exchanges: [exchange('2711', '6711' + SEED), exchange('2712' + KEY, '6712')],
+      lines: [],
+    };
+    const json = JSON.stringify(reportJson(report));
+    assert.ok(!json.includes(SEED) && !json.includes(KEY) && !json.includes(spaced(SEED)) && !json.includes(spaced(KEY)), json);
+    const [seedExchange] = (reportJson(report) as { exchanges: DiagResult[] }).exchanges;
+    assert.equal(seedExchange?.response, '6711' + 'XX'.repeat(16));
+    assert.equal((seedExchange?.decoded as Record<string, unknown>).service, 'SecurityAccess');
+    assert.equal((seedExchange?.decoded as Record<string, unknown>).redactedBytes, 16);
+    assert.equal(shownHex('6711' + SEED), '67 11 <16 bytes redacted>');
+    assert.equal(shownHex('2712' + KEY), '27 12 <16 bytes redacted>');
+  });
+
+  it('the `ota ecu` log line of a requestSeed answer keeps 67 01 and drops the seed', () => {
+    const line = formatUdsForLog(Uint8Array.from(Buffer.from('6701' + SEED, 'hex')), 'response');
+    assert.ok(line.startsWith('67 01 <16 bytes redacted>'), line);
+    assert.ok(!line.includes(spaced(SEED)));
   });
 });

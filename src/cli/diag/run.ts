@@ -15,6 +15,7 @@
 import { defaultEcuSecret } from '../../ecu/security-access.js';
 import { hexNum, toHex } from '../../protocol/hex.js';
 import { DID, decodeResponse, dtcStatusBits, encodeRequest, formatDtc, nrcName, serviceName, type UdsResponse } from '../../protocol/uds/index.js';
+import { redactDescription, redactUds, redactUdsHex } from '../../protocol/uds/redact.js';
 import { securityAccessKey } from '../../security/access-key.js';
 import type { DiagResult } from '../../manager/index.js';
 import type { ApiClient } from '../api-client.js';
@@ -45,10 +46,14 @@ export interface DiagReport {
 
 const SHOWN_BYTES = 48;
 
-/** Hex of a request or response for a line: spaced, cut after 48 bytes; sendKey keys are not shown. */
-function shownHex(hex: string): string {
-  const bytes = Buffer.from(hex, 'hex');
-  if (bytes[0] === 0x27 && bytes.length > 2 && (bytes[1] as number) % 2 === 0) return `${toHex(bytes.subarray(0, 2))} <key: ${bytes.length - 2} bytes>`;
+/**
+ * Hex of a request or response for a line: spaced, cut after 48 bytes; seeds, keys and 0x29 proofs
+ * redacted by the one rule (src/protocol/uds/redact.ts).
+ */
+export function shownHex(hex: string): string {
+  const bytes = Uint8Array.from(Buffer.from(hex, 'hex'));
+  const { visible, redacted } = redactUds(bytes);
+  if (redacted > 0) return `${toHex(visible)} <${redacted} bytes redacted>`;
   const head = toHex(bytes.subarray(0, SHOWN_BYTES));
   return bytes.length > SHOWN_BYTES ? `${head} … (${bytes.length} bytes)` : head;
 }
@@ -208,8 +213,14 @@ async function unlock(action: Extract<DiagAction, { verb: 'unlock' }>, target: D
   return report(true, lines, { level: hexNum(level), unlocked: true, already: false });
 }
 
-/** The report as the JSON a script reads. */
+/** An exchange as it may be printed: seeds, keys and 0x29 proofs redacted (src/protocol/uds/redact.ts). */
+export function redactExchange(r: DiagResult): DiagResult {
+  const response = r.response === null ? null : redactUdsHex(r.response);
+  return { ...r, request: redactUdsHex(r.request), response, decoded: r.response === null ? r.decoded : (redactDescription(r.decoded, r.response) as DiagResult['decoded']) };
+}
+
+/** The report as the JSON a script reads (exchanges under the redaction rule). */
 export function reportJson(r: DiagReport): object {
-  return { ok: r.ok, command: r.command, vehicleId: r.vehicleId, ecu: r.ecu, ...(r.result === undefined ? {} : { result: r.result }), exchanges: r.exchanges };
+  return { ok: r.ok, command: r.command, vehicleId: r.vehicleId, ecu: r.ecu, ...(r.result === undefined ? {} : { result: r.result }), exchanges: r.exchanges.map(redactExchange) };
 }
 

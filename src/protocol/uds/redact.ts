@@ -62,3 +62,18 @@ export function redactUdsHex(hex: string): string {
 export function isRedactedUdsHex(hex: string): boolean {
   return redactUdsHex(hex) === hex;
 }
+
+/**
+ * A `describeUds` description of a message the rule redacts, as it may be shown: its scalar fields
+ * (service, direction, sub-function, security level…) and `redactedBytes`; every byte field (seed,
+ * key, certificate, proof) is dropped. Descriptions of other messages are returned as they are.
+ */
+export function redactDescription(described: unknown, messageHex: string): unknown {
+  if (described === null || typeof described !== 'object' || Array.isArray(described)) return described;
+  const redacted = redactUdsHex(messageHex).split(REDACTED_HEX_BYTE).length - 1;
+  if (redacted === 0) return described;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(described)) if (v === null || typeof v !== 'object') out[k] = v;
+  out.redactedBytes = redacted;
+  return out;
+}

@@ -93,6 +93,7 @@ describe('ota ecu (child process)', () => {
   it('prints its address, answers routing activation and 22 F1 80, keeps keys out of its log, exits 0 on SIGTERM', async () => {
     const state = join(tmp.dir, 'engine');
     const ecu = run(['ecu', '--doip', '127.0.0.1:0', '--state', state, '--trust', caPath, '--secret', SECRET, '--name', 'engine']);
+    let seedHex = '';
     try {
       const m = await ecu.waitFor(/ecu engine listening on doip:\/\/127\.0\.0\.1:(\d+) logical address 0x0010 \(bootloader: no valid application\)\n/);
       const port = Number(m[1]);
@@ -104,6 +105,7 @@ describe('ota ecu (child process)', () => {
         assert.deepEqual((await ask(link, [0x10, 0x03])).slice(0, 2), [0x50, 0x03]);
         const seed = await ask(link, [0x27, 0x01]);
         assert.deepEqual(seed.slice(0, 2), [0x67, 0x01]);
+        seedHex = Buffer.from(seed.slice(2)).toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1 ');
         const wrongKey = new Array<number>(16).fill(0xab);
         assert.deepEqual(await ask(link, [0x27, 0x02, ...wrongKey]), [0x7f, 0x27, 0x35]);
       } finally {
@@ -114,7 +116,10 @@ describe('ota ecu (child process)', () => {
       assert.match(log, /req {2}0x0E00 -> 0x0010 {2}22 F1 80 {2}ReadDataByIdentifier\n/);
       assert.match(log, /resp 0x0010 -> 0x0E00 {2}62 F1 80 .*ReadDataByIdentifier positive response\n/);
       assert.match(log, /req {2}0x0E00 -> 0x0010 {2}27 02 <16 bytes redacted> {2}SecurityAccess\n/);
+      // The redaction rule covers the seed too (src/protocol/uds/redact.ts): 67 01 stays, the 16 seed bytes go.
+      assert.match(log, /resp 0x0010 -> 0x0E00 {2}67 01 <16 bytes redacted> {2}SecurityAccess positive response\n/);
       assert.doesNotMatch(log, /AB AB AB/, 'a key reached the log');
+      assert.ok(seedHex.length === 47 && !log.includes(seedHex), 'the seed reached the log');
       assert.doesNotMatch(log.toLowerCase() + ecu.stderr().toLowerCase(), /00 11 22 33 44 55|00112233445566/, 'the secret reached the log');
       ecu.child.kill('SIGTERM');
       const { code } = await ecu.exited;
