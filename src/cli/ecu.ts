@@ -17,6 +17,7 @@ import { redactUds } from '../protocol/uds/redact.js';
 import { POSITIVE_RESPONSE_OFFSET, serviceName } from '../protocol/uds/constants.js';
 import { trustStoreFromPem } from '../security/pki/verify.js';
 import { processIo, type CliIo } from './pki.js';
+import { chooseSecret } from './secret-source.js';
 
 /** DoIP logical addresses of the named ECUs of the virtual vehicle (ARCHITECTURE.md §3). */
 const NAMED_ADDRESSES: Readonly<Record<string, number>> = { engine: DOIP_DEFAULTS.engineAddress, body: DOIP_DEFAULTS.bodyAddress };
@@ -145,6 +146,7 @@ interface EcuCommandOptions {
   trust: string;
   crl?: string;
   secret?: Uint8Array;
+  secretFile?: string;
   model?: string;
   vin?: string;
   timing: 'physical' | 'none';
@@ -165,8 +167,9 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-async function runEcu(opts: EcuCommandOptions, io: CliIo): Promise<void> {
+async function runEcu(opts: EcuCommandOptions, io: CliIo, err: CliIo): Promise<void> {
   const address = opts.address ?? NAMED_ADDRESSES[opts.name] ?? DOIP_DEFAULTS.engineAddress;
+  const given = chooseSecret({ ...(opts.secret === undefined ? {} : { secret: opts.secret }), ...(opts.secretFile === undefined ? {} : { secretFile: opts.secretFile }) }, process.env, (t) => err.out(t));
   const trust = await trustStoreFromPem(await readFile(opts.trust, 'utf8'), opts.crl === undefined ? undefined : await readFile(opts.crl, 'utf8'));
   const ecu: VirtualEcu = createVirtualEcu({
     stateDir: opts.state,
@@ -174,8 +177,14 @@ async function runEcu(opts: EcuCommandOptions, io: CliIo): Promise<void> {
     timing: opts.timing === 'physical',
     ...(opts.model === undefined ? {} : { model: opts.model }),
     ...(opts.vin === undefined ? {} : { identity: { vin: opts.vin } }),
-    ...(opts.secret === undefined ? {} : { secret: opts.secret }),
+    ...(given === undefined ? {} : { secret: given.secret }),
   });
+  const kept = ecu.nvm.securitySecret;
+  io.out(
+    given !== undefined
+      ? `ecu ${opts.name} SecurityAccess secret from ${given.source}\n`
+      : `ecu ${opts.name} SecurityAccess secret in ${kept.file ?? '(memory)'} (${kept.created ? 'made now: random, 0600' : 'kept from its first start'}); testers read it with --secret-file ${kept.file ?? '<file>'}\n`,
+  );
   let server: DoipServer;
   try {
     const stored = ecu.nvm.state.readDid(IDENT_DID.vin);
@@ -211,11 +220,12 @@ export function registerEcu(program: Command, io: CliIo = processIo): void {
     .requiredOption('--state <dir>', 'state directory (flash.bin, state.json); created on first start')
     .requiredOption('--trust <ca.pem>', 'fleet CA certificate (PEM) that release certificates of signed manifests must chain to')
     .option('--crl <crl.pem>', 'certificate revocation list of that CA (PEM)')
-    .option('--secret <hex>', 'SecurityAccess secret, 16–64 bytes hex (default: the simulator secret defaultEcuSecret(<ECU serial number>), see src/ecu/security-access.ts)', parseSecret)
+    .option('--secret-file <file>', 'SecurityAccess secret, 16–64 bytes hex in a file (- reads standard input); or set $OTA_ECU_SECRET. Default: the ECU\'s own random secret, made at first start in <state>/security-secret (0600)')
+    .option('--secret <hex>', 'SecurityAccess secret as hex on the command line (deprecated: readable by every user through /proc/<pid>/cmdline; use --secret-file)', parseSecret)
     .option('--model <model>', 'flash model of a new ECU (stm32f103c8, stm32f103cb, …)')
     .option('--vin <vin>', 'VIN of a new ECU (DID 0xF190)', parseVin)
     .addOption(new Option('--timing <model>', 'flash timing: physical (datasheet erase/program times) or none').choices(['physical', 'none']).default('none'))
     .option('--name <name>', 'ECU name for logs (engine, body, …)', 'engine')
     .option('--address <address>', 'DoIP logical address (default: engine 0x0010, body 0x0011)', parseLogicalAddress)
-    .action(async (opts: EcuCommandOptions) => runEcu(opts, io));
+    .action(async (opts: EcuCommandOptions) => runEcu(opts, io, { out: (t) => void process.stderr.write(t) }));
 }

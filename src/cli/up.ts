@@ -96,7 +96,11 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
     const log = { info: (m: string) => (opts.verbose ? err.out(`${m}\n`) : undefined), warn: (m: string) => err.out(`warning: ${m}\n`) };
     for (const vehicleId of ids) {
       if (signal.aborted) break;
-      vehicles.push(await startSimulatedVehicle({ vehicleId, pkiDir, brokerUrl, dataDir, log, gateway: { suites: [opts.suite] } }));
+      const vehicle = await startSimulatedVehicle({ vehicleId, pkiDir, brokerUrl, dataDir, log, gateway: { suites: [opts.suite] } });
+      vehicles.push(vehicle);
+      // The manager's key store learns each ECU's own secret (made at the ECU's first start), so
+      // `ota diag unlock` can compute keys without a secret on its command line.
+      for (const [ecu, secret] of vehicle.ecuSecrets) await manager.ecuSecrets.put(vehicleId, ecu, secret);
     }
     const fleet = await waitForFleet(manager, ids, opts.readyTimeoutMs ?? 20_000, signal);
     io.out(banner({ dataDir, explicitData: opts.data !== undefined, broker, brokerUrl, manager, ids, fleet }));
@@ -125,6 +129,7 @@ function banner(b: {
     `  API       ${b.manager.apiUrl}/api/v1 (bearer token in ${b.manager.paths.apiToken})`,
     `  dashboard ${b.manager.apiUrl}/#token=${readFileSync(b.manager.paths.apiToken, 'utf8').trim()}`,
     `  vehicles  ${b.ids.length} simulated (ECU state in ${join(b.dataDir, 'vehicles')})`,
+    `  ECU keys  each ECU's own random SecurityAccess secret, kept by the manager in ${b.manager.ecuSecrets.file} (encrypted, 0600)`,
     ...b.fleet.lines.map((l) => `    ${l}`),
   ];
   if (b.fleet.missing.length > 0) lines.push(`  not yet connected: ${b.fleet.missing.join(', ')} (they keep trying; see \`ota fleet${data}\`)`);

@@ -37,6 +37,8 @@ export const MANAGER_CODES = [
   'MGR_BLOB_CORRUPT',
   /** The diagnostic log cannot be written (commits failing): no request is sent that could not be logged. */
   'MGR_LOG_UNAVAILABLE',
+  /** The ECU secret key store (`<data>/manager/ecu-secrets.json` + `.key`) is unreadable or does not decrypt. */
+  'MGR_SECRET_STORE',
 ] as const;
 export type ManagerCode = (typeof MANAGER_CODES)[number];
 

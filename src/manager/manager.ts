@@ -14,6 +14,7 @@ import { BlobStore, FirmwareRepository } from './firmware/index.js';
 import { JobEngine, JobService, type JobEngineStats } from './jobs/index.js';
 import { startApi, type ApiServer } from './http/server.js';
 import { ensureApiToken } from './http/token.js';
+import { openEcuSecretStore, type EcuSecretStore } from './ecu-secrets.js';
 import { BrokerLink } from './link.js';
 import { errorFields, stderrLog, type ManagerLog } from './log.js';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, managerPaths, type ManagerPaths } from './paths.js';
@@ -76,6 +77,8 @@ export interface Manager {
   readonly firmware: FirmwareRepository;
   /** Update jobs (create, list, show, cancel). */
   readonly jobs: JobService;
+  /** ECU SecurityAccess secrets by vehicle and ECU (`<data>/manager/ecu-secrets.json`, encrypted at rest). */
+  readonly ecuSecrets: EcuSecretStore;
   diagnose(req: DiagnoseRequest): Promise<DiagResult>;
   vehicles(): Promise<VehicleView[]>;
   vehicle(id: string): Promise<VehicleView | undefined>;
@@ -256,6 +259,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     store,
     firmware: repository,
     jobs,
+    ecuSecrets: openEcuSecretStore(paths.managerDir),
     diagnose: (r) => diagnostics.diagnose(r),
     vehicles,
     vehicle,

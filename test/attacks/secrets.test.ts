@@ -4,6 +4,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +16,11 @@ import { migrations } from '../../src/manager/store/migrations.js';
 import { describeUds } from '../../src/protocol/uds/index.js';
 import { reportJson, shownHex, type DiagReport } from '../../src/cli/diag/run.js';
 import { formatUdsForLog } from '../../src/cli/ecu.js';
-import type { DiagResult } from '../../src/manager/index.js';
+import { ECU_SECRETS_FILE, ECU_SECRETS_KEY_FILE, openEcuSecretStore, type DiagResult } from '../../src/manager/index.js';
+import { openNvm } from '../../src/ecu/nvm.js';
+import { SECRET_FILE } from '../../src/ecu/secret.js';
+import { computeKey, SA_LEVEL } from '../../src/ecu/security-access.js';
+import { IDENT_DID } from '../../src/ecu/state.js';
 
 const KEY = '5A'.repeat(16);
 const SEED = 'C3'.repeat(16);
@@ -158,5 +164,62 @@ describe('attack: copying seeds and keys from what the CLI prints (terminal scro
     const line = formatUdsForLog(Uint8Array.from(Buffer.from('6701' + SEED, 'hex')), 'response');
     assert.ok(line.startsWith('67 01 <16 bytes redacted>'), line);
     assert.ok(!line.includes(spaced(SEED)));
+  });
+});
+
+describe('attack: unlocking programming with a secret derived from what any tester reads (serial number, DID F18C)', () => {
+  /** The old simulator default: HMAC-SHA256(key = the published label, data = the serial number). */
+  const derived = (serial: string): Uint8Array => Uint8Array.from(createHmac('sha256', 'ota-service-manager/simulator/ecu-secret/v1').update(serial, 'utf8').digest());
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-attack-derived-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a new simulated ECU refuses the key of the serial-derived secret with NRC 0x35, and takes the key of its own random secret', () => {
+    const nvm = openNvm(join(dir, 'engine'), { identity: { serialNumber: 'WVW00000000000001-engine' } });
+    try {
+      const serial = Buffer.from(nvm.state.readDid(IDENT_DID.serialNumber) ?? []).toString('latin1');
+      assert.equal(serial, 'WVW00000000000001-engine');
+      const seed = nvm.security.requestSeed(SA_LEVEL.programming.requestSeed);
+      assert.throws(() => nvm.security.sendKey(SA_LEVEL.programming.sendKey, computeKey(derived(serial), seed)), { code: 'UDS_NRC_INVALID_KEY', wireCode: 0x35 });
+      assert.equal(nvm.security.unlockedLevel, null);
+      const own = Uint8Array.from(Buffer.from(readFileSync(join(dir, 'engine', SECRET_FILE), 'utf8').trim(), 'hex'));
+      const seed2 = nvm.security.requestSeed(SA_LEVEL.programming.requestSeed);
+      nvm.security.sendKey(SA_LEVEL.programming.sendKey, computeKey(own, seed2));
+      assert.equal(nvm.security.unlockedLevel, SA_LEVEL.programming.requestSeed);
+    } finally {
+      nvm.close();
+    }
+    assert.equal(statSync(join(dir, 'engine', SECRET_FILE)).mode & 0o777, 0o600);
+  });
+});
+
+describe("attack: reading ECU secrets from a copy of the manager's key store (a backup, a support bundle)", () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-attack-keystore-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the store file holds no secret in the clear, both files are 0600, and an entry moved to another ECU does not decrypt', async () => {
+    const secret = Uint8Array.from(Buffer.from('D00DFEED'.repeat(8), 'hex'));
+    const store = openEcuSecretStore(dir);
+    await store.put('VIN1', 'engine', secret);
+    await store.put('VIN1', 'body', new Uint8Array(32).fill(1));
+    const text = readFileSync(join(dir, ECU_SECRETS_FILE), 'utf8');
+    assert.ok(!text.toLowerCase().includes('d00dfeed'), text);
+    for (const f of [ECU_SECRETS_FILE, ECU_SECRETS_KEY_FILE]) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600, f);
+    // Swap the engine's sealed secret into the body's slot: the additional data binds it to vehicle and ECU.
+    const json = JSON.parse(text) as { secrets: Record<string, Record<string, string>> };
+    const v = json.secrets['VIN1'] as Record<string, string>;
+    v['body'] = v['engine'] as string;
+    writeFileSync(join(dir, ECU_SECRETS_FILE), JSON.stringify(json), { mode: 0o600 });
+    await assert.rejects(store.get('VIN1', 'body'), { code: 'MGR_SECRET_STORE' });
+    assert.deepEqual(await store.get('VIN1', 'engine'), secret);
   });
 });
