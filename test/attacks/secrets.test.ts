@@ -14,9 +14,15 @@ import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { openSqliteStore, type NewDiagEntry } from '../../src/manager/store/index.js';
 import { migrations } from '../../src/manager/store/migrations.js';
 import { describeUds } from '../../src/protocol/uds/index.js';
-import { reportJson, shownHex, type DiagReport } from '../../src/cli/diag/run.js';
+import { keyStoreSecret, reportJson, runDiag, shownHex, type DiagReport } from '../../src/cli/diag/run.js';
+import { parseDiagWords } from '../../src/cli/diag/actions.js';
+import { ApiClient } from '../../src/cli/api-client.js';
+import { startSimulatedVehicle, type SimulatedVehicle } from '../../src/cli/sim/vehicle.js';
+import { ensureFleet, ensurePki } from '../../src/cli/up/setup.js';
+import { startBroker, type Broker } from '../../src/broker/index.js';
+import { createManager, silentLog, type Manager } from '../../src/manager/index.js';
 import { formatUdsForLog } from '../../src/cli/ecu.js';
-import { ECU_SECRETS_FILE, ECU_SECRETS_KEY_FILE, openEcuSecretStore, type DiagResult } from '../../src/manager/index.js';
+import { ECU_SECRETS_FILE, ECU_SECRETS_KEY_FILE, openEcuSecretStore, type DiagLogEntry, type DiagResult } from '../../src/manager/index.js';
 import { openNvm } from '../../src/ecu/nvm.js';
 import { SECRET_FILE } from '../../src/ecu/secret.js';
 import { computeKey, SA_LEVEL } from '../../src/ecu/security-access.js';
@@ -221,5 +227,59 @@ describe("attack: reading ECU secrets from a copy of the manager's key store (a 
     writeFileSync(join(dir, ECU_SECRETS_FILE), JSON.stringify(json), { mode: 0o600 });
     await assert.rejects(store.get('VIN1', 'body'), { code: 'MGR_SECRET_STORE' });
     assert.deepEqual(await store.get('VIN1', 'engine'), secret);
+  });
+});
+
+describe('attack: learning seeds and keys from GET /diag-log after a real unlock (manager, broker, simulated vehicle)', { timeout: 120_000 }, () => {
+  let dir: string;
+  let broker: Broker;
+  let manager: Manager;
+  let vehicle: SimulatedVehicle;
+  let vin: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-attack-unlock-'));
+    const pkiDir = join(dir, 'pki');
+    [vin] = (await ensureFleet(dir, 1)).vehicles as [string];
+    await ensurePki(pkiDir, [vin]);
+    broker = await startBroker({ pkiDir, host: '127.0.0.1', port: 0 });
+    manager = await createManager({ dataDir: dir, brokerUrl: broker.url, http: { host: '127.0.0.1', port: 0 }, log: silentLog });
+    await manager.waitForBroker(20_000);
+    vehicle = await startSimulatedVehicle({ vehicleId: vin, pkiDir, brokerUrl: broker.url, dataDir: dir });
+    for (const [ecu, secret] of vehicle.ecuSecrets) await manager.ecuSecrets.put(vin, ecu, secret);
+    const deadline = Date.now() + 60_000;
+    while (!((await manager.vehicle(vin))?.reachable === true && (await manager.vehicle(vin))?.ecus.length === 2)) {
+      if (Date.now() > deadline) throw new Error('the vehicle did not come online');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+  after(async () => {
+    await vehicle?.close().catch(() => undefined);
+    await manager?.close().catch(() => undefined);
+    await broker?.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('ota diag unlock takes the secret from the key store; the log keeps 27 01 / 67 01 / 27 02 without seed or key', async () => {
+    const client = await ApiClient.open(dir, {});
+    const target = { client, vehicleId: vin, ecu: 'engine', storedSecret: keyStoreSecret(manager.paths.managerDir), env: {}, warn: () => undefined };
+    assert.equal((await runDiag(target, parseDiagWords(['session', 'extended']))).ok, true);
+    const unlock = await runDiag(target, parseDiagWords(['unlock']));
+    assert.equal(unlock.ok, true, unlock.lines.join('\n'));
+    assert.match(unlock.lines.join('\n'), /key computed from the key store .*ecu-secrets\.json/);
+    const seedExchange = unlock.exchanges.find((e) => e.request === '2701');
+    const keyExchange = unlock.exchanges.find((e) => e.request.startsWith('2702'));
+    const seed = (seedExchange?.response ?? '').slice(4);
+    const key = (keyExchange?.request ?? '').slice(4);
+    assert.equal(seed.length, 32);
+    assert.equal(key.length, 32);
+    assert.ok(!unlock.lines.join('\n').includes(seed.replace(/(..)(?!$)/g, '$1 ')), 'the seed was printed');
+
+    const log = await fetch(`${manager.apiUrl}/api/v1/diag-log?vehicle=${vin}`, { headers: { authorization: `Bearer ${client.location.token}` } });
+    const entries = ((await log.json()) as { entries: DiagLogEntry[] }).entries;
+    const text = JSON.stringify(entries);
+    assert.ok(!text.includes(seed) && !text.includes(key), text);
+    assert.ok(entries.some((e) => e.request === '2701' && e.response === '6701' + 'XX'.repeat(16)), text);
+    assert.ok(entries.some((e) => e.request === '2702' + 'XX'.repeat(16) && e.response === '6702'), text);
   });
 });

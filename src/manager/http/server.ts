@@ -1,5 +1,6 @@
 /**
- * The manager's HTTP API (Fastify), JSON under /api/v1, bearer-token protected except /health.
+ * The manager's HTTP API (Fastify), JSON under /api/v1, bearer-token protected except /health (which
+ * answers only `{ status }` without the token).
  * The full reference (routes, bodies, status codes) is in src/manager/README.md.
  */
 import type { AddressInfo } from 'node:net';
@@ -19,7 +20,8 @@ export const API_PREFIX = '/api/v1';
 
 /** What the routes call; the manager wires these to its store, sessions, diagnostics, repository and jobs. */
 export interface ApiHandlers extends UpdateHandlers {
-  health(): object;
+  /** `{ status, … }`: everything for a caller with the token, only `status` for anyone else. */
+  health(): { status: string } & Record<string, unknown>;
   vehicles(): Promise<unknown[]>;
   /** undefined → 404 VEHICLE_UNKNOWN. */
   vehicle(id: string): Promise<unknown>;
@@ -84,7 +86,13 @@ function buildApp(opts: ApiOptions): FastifyInstance {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
-  app.get(`${API_PREFIX}/health`, () => h.health());
+  // Without a valid token /health answers only { status }: version, broker address and uptime help an
+  // attacker choose an exploit and a target, and a load balancer's probe needs none of them.
+  app.get(`${API_PREFIX}/health`, (req) => {
+    const full = h.health();
+    const presented = bearerToken(req.headers.authorization);
+    return presented !== undefined && tokenMatches(opts.token, presented) ? full : { status: full.status };
+  });
 
   app.get(`${API_PREFIX}/vehicles`, async () => ({ vehicles: await h.vehicles() }));
 
