@@ -35,6 +35,11 @@ export interface UpOptions {
   verbose?: boolean;
   /** How long to wait for every vehicle to connect and announce before printing the banner (default 20 s). */
   readyTimeoutMs?: number;
+  /**
+   * Output goes to a person's terminal (not a file or a pipe): only then, and only at the start that made
+   * the API token, does the banner show the token itself. Default false.
+   */
+  interactive?: boolean;
 }
 
 /** A vehicle count 0..100. */
@@ -103,7 +108,7 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
       for (const [ecu, secret] of vehicle.ecuSecrets) await manager.ecuSecrets.put(vehicleId, ecu, secret);
     }
     const fleet = await waitForFleet(manager, ids, opts.readyTimeoutMs ?? 20_000, signal);
-    io.out(banner({ dataDir, explicitData: opts.data !== undefined, broker, brokerUrl, manager, ids, fleet }));
+    io.out(banner({ dataDir, explicitData: opts.data !== undefined, broker, brokerUrl, manager, ids, fleet, showToken: manager.apiTokenCreated && opts.interactive === true }));
     if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   } finally {
     await stopAll(vehicles, manager, broker);
@@ -119,6 +124,8 @@ function banner(b: {
   manager: Manager;
   ids: readonly string[];
   fleet: Awaited<ReturnType<typeof waitForFleet>>;
+  /** Show the token (first start, on a terminal); otherwise only the file that holds it. */
+  showToken: boolean;
 }): string {
   const data = b.explicitData ? ` --data ${b.dataDir}` : '';
   const first = b.ids[0];
@@ -126,8 +133,11 @@ function banner(b: {
     '',
     `OTA Service Manager is up — data ${b.dataDir}`,
     `  broker    ${b.brokerUrl} (${b.broker ? 'embedded' : 'external'}; mutual TLS with the fleet PKI in ${join(b.dataDir, 'pki')})`,
-    `  API       ${b.manager.apiUrl}/api/v1 (bearer token in ${b.manager.paths.apiToken})`,
-    `  dashboard ${b.manager.apiUrl}/#token=${readFileSync(b.manager.paths.apiToken, 'utf8').trim()}`,
+    `  API       ${b.manager.apiUrl}/api/v1 (bearer token in ${b.manager.paths.apiToken}, 0600)`,
+    // The token only once, on a terminal: never into a log file (`ota up > up.log`), never on every start.
+    ...(b.showToken
+      ? [`  dashboard ${b.manager.apiUrl}/#token=${readFileSync(b.manager.paths.apiToken, 'utf8').trim()}`, `            (the token is shown this once; later it is only in ${b.manager.paths.apiToken})`]
+      : [`  dashboard ${b.manager.apiUrl}/ — sign in with the token in ${b.manager.paths.apiToken} (or open ${b.manager.apiUrl}/#token=<that token>)`]),
     `  vehicles  ${b.ids.length} simulated (ECU state in ${join(b.dataDir, 'vehicles')})`,
     `  ECU keys  each ECU's own random SecurityAccess secret, kept by the manager in ${b.manager.ecuSecrets.file} (encrypted, 0600)`,
     ...b.fleet.lines.map((l) => `    ${l}`),
@@ -168,7 +178,7 @@ export function registerUp(program: Command, io: CliIo = processIo): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        await runUp(opts, io, { out: (t) => void process.stderr.write(t) }, stop.signal);
+        await runUp({ ...opts, interactive: process.stdout.isTTY === true }, io, { out: (t) => void process.stderr.write(t) }, stop.signal);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

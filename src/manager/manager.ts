@@ -13,7 +13,7 @@ import { ManagerError } from './errors.js';
 import { BlobStore, FirmwareRepository } from './firmware/index.js';
 import { JobEngine, JobService, type JobEngineStats } from './jobs/index.js';
 import { startApi, type ApiServer } from './http/server.js';
-import { ensureApiToken } from './http/token.js';
+import { openApiToken } from './http/token.js';
 import { openEcuSecretStore, type EcuSecretStore } from './ecu-secrets.js';
 import { BrokerLink } from './link.js';
 import { errorFields, stderrLog, type ManagerLog } from './log.js';
@@ -79,6 +79,8 @@ export interface Manager {
   readonly jobs: JobService;
   /** ECU SecurityAccess secrets by vehicle and ECU (`<data>/manager/ecu-secrets.json`, encrypted at rest). */
   readonly ecuSecrets: EcuSecretStore;
+  /** True when this start made the API token (`paths.apiToken`): the one start that may show it. */
+  readonly apiTokenCreated: boolean;
   diagnose(req: DiagnoseRequest): Promise<DiagResult>;
   vehicles(): Promise<VehicleView[]>;
   vehicle(id: string): Promise<VehicleView | undefined>;
@@ -108,7 +110,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
   const brokerUrl = opts.brokerUrl ?? DEFAULT_BROKER_URL;
   const pkiDir = opts.pki?.dir ?? paths.pkiDir;
   const identity = await loadIdentity(pkiDir, opts.pki?.name ?? 'manager');
-  const token = await ensureApiToken(paths.apiToken);
+  const { token, created: apiTokenCreated } = await openApiToken(paths.apiToken);
   const store = await openSqliteStore(paths.database, {
     onDiagLogError: (e, rows) => log('error', 'diag.log_failed', { rows, ...errorFields(e) }),
   });
@@ -260,6 +262,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     firmware: repository,
     jobs,
     ecuSecrets: openEcuSecretStore(paths.managerDir),
+    apiTokenCreated,
     diagnose: (r) => diagnostics.diagnose(r),
     vehicles,
     vehicle,

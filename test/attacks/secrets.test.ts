@@ -27,6 +27,7 @@ import { openNvm } from '../../src/ecu/nvm.js';
 import { SECRET_FILE } from '../../src/ecu/secret.js';
 import { computeKey, SA_LEVEL } from '../../src/ecu/security-access.js';
 import { IDENT_DID } from '../../src/ecu/state.js';
+import { killAll, startUp } from '../e2e/harness.js';
 
 const KEY = '5A'.repeat(16);
 const SEED = 'C3'.repeat(16);
@@ -281,5 +282,64 @@ describe('attack: learning seeds and keys from GET /diag-log after a real unlock
     assert.ok(!text.includes(seed) && !text.includes(key), text);
     assert.ok(entries.some((e) => e.request === '2701' && e.response === '6701' + 'XX'.repeat(16)), text);
     assert.ok(entries.some((e) => e.request === '2702' + 'XX'.repeat(16) && e.response === '6702'), text);
+  });
+});
+
+describe('attack: fingerprinting the manager (version, broker address, uptime) through GET /health without a token', { timeout: 120_000 }, () => {
+  let dir: string;
+  let broker: Broker;
+  let manager: Manager;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-attack-health-'));
+    const pkiDir = join(dir, 'pki');
+    await ensurePki(pkiDir, []);
+    broker = await startBroker({ pkiDir, host: '127.0.0.1', port: 0 });
+    manager = await createManager({ dataDir: dir, brokerUrl: broker.url, http: { host: '127.0.0.1', port: 0 }, log: silentLog });
+  });
+  after(async () => {
+    await manager?.close().catch(() => undefined);
+    await broker?.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('answers only { status } without a token or with a wrong one, everything with the token', async () => {
+    const anonymous: Array<Record<string, string>> = [{}, { authorization: `Bearer ${'0'.repeat(64)}` }];
+    for (const headers of anonymous) {
+      const r = await fetch(`${manager.apiUrl}/api/v1/health`, { headers });
+      assert.equal(r.status, 200);
+      assert.deepEqual(await r.json(), { status: 'ok' });
+    }
+    const token = readFileSync(manager.paths.apiToken, 'utf8').trim();
+    const full = (await (await fetch(`${manager.apiUrl}/api/v1/health`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>;
+    assert.equal(full['status'], 'ok');
+    assert.equal(typeof full['version'], 'string');
+    assert.equal((full['broker'] as { url: string }).url, broker.url);
+  });
+});
+
+describe('attack: reading the API token from `ota up` output kept in a log file (`ota up > up.log`, a CI log)', { timeout: 180_000 }, () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-attack-token-'));
+  });
+  after(async () => {
+    killAll();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('neither the first start nor a later one prints the token when output is not a terminal; both name its file', async () => {
+    for (const start of ['first', 'second']) {
+      const up = await startUp(dir, ['--vehicles', '0']);
+      try {
+        const token = readFileSync(join(dir, 'manager', 'api-token'), 'utf8').trim();
+        assert.match(token, /^[0-9a-f]{64}$/);
+        const printed = up.stdout() + up.stderr();
+        assert.ok(!printed.includes(token), `${start} start printed the token:\n${printed}`);
+        assert.ok(printed.includes(join(dir, 'manager', 'api-token')), printed);
+        assert.equal(statSync(join(dir, 'manager', 'api-token')).mode & 0o777, 0o600);
+      } finally {
+        assert.equal(await up.stop(), 0);
+      }
+    }
   });
 });
