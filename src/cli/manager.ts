@@ -30,6 +30,7 @@ interface ManagerCliOptions {
   broker: string;
   host: string;
   port: number;
+  insecureHttp?: boolean;
   verbose?: boolean;
   chunkSize?: number;
 }
@@ -46,7 +47,8 @@ export function registerManager(program: Command): void {
     .description('run the manager (fleet registry, remote diagnostics, HTTP API) against a broker')
     .option('--data <dir>', 'data directory (default $OTA_HOME or ./.ota)')
     .option('--broker <url>', 'broker URL', parseBrokerUrl, DEFAULT_BROKER_URL)
-    .option('--host <addr>', 'HTTP API listen address', DEFAULT_API_HOST)
+    .option('--host <addr>', 'HTTP API listen address; other than loopback it serves HTTPS with <data>/pki/api.pem (issued when missing)', DEFAULT_API_HOST)
+    .option('--insecure-http', 'serve plain HTTP even on a non-loopback --host (the bearer token crosses the network in the clear)')
     .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, DEFAULT_API_PORT)
     .option('--verbose', 'log debug events too')
     .option('--chunk-size <bytes>', 'fixed firmware chunk size for new jobs (default: by image size, 512 B for 56 KiB; a tuning / test knob)', parseChunkSize)
@@ -55,7 +57,7 @@ export function registerManager(program: Command): void {
       const manager = await createManager({
         dataDir,
         brokerUrl: opts.broker,
-        http: { host: opts.host, port: opts.port },
+        http: { host: opts.host, port: opts.port, insecureHttp: opts.insecureHttp === true },
         log: stderrLog(opts.verbose ? 'debug' : 'info'),
         ...(opts.chunkSize === undefined ? {} : { jobs: { chunkSize: opts.chunkSize } }),
       });

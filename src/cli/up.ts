@@ -28,6 +28,8 @@ export interface UpOptions {
   data?: string;
   host: string;
   port: number;
+  /** Plain HTTP on a non-loopback --host (default: HTTPS there). */
+  insecureHttp?: boolean;
   brokerPort: number;
   externalBroker?: string;
   suite: SuiteName;
@@ -91,7 +93,7 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
     manager = await createManager({
       dataDir,
       brokerUrl,
-      http: { host: opts.host, port: opts.port },
+      http: { host: opts.host, port: opts.port, insecureHttp: opts.insecureHttp === true },
       suites: [opts.suite, ...SUITES.filter((s) => s !== opts.suite)],
       log: stderrLog(opts.verbose ? 'debug' : 'warn'),
     }).catch((e: unknown) => {
@@ -155,7 +157,8 @@ export function registerUp(program: Command, io: CliIo = processIo): void {
     .description('start the embedded broker, the manager and a simulated fleet in the foreground (SIGINT/SIGTERM stops)')
     .option('--vehicles <n>', 'simulated vehicles (default: as many as last time, 3 at first start)', parseVehicleCount)
     .option('--data <dir>', 'data directory (default $OTA_HOME or ./.ota)')
-    .option('--host <addr>', 'HTTP API listen address', DEFAULT_API_HOST)
+    .option('--host <addr>', 'HTTP API listen address; other than loopback it serves HTTPS with <data>/pki/api.pem (issued when missing)', DEFAULT_API_HOST)
+    .option('--insecure-http', 'serve plain HTTP even on a non-loopback --host (the bearer token crosses the network in the clear)')
     .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, 8080)
     .option('--broker-port <port>', 'embedded broker port on 127.0.0.1 (0: any free port)', parsePort, 8883)
     .option('--external-broker <url>', 'use this broker (e.g. Mosquitto, mqtts://127.0.0.1:8883) instead of the embedded one', parseBrokerUrl)

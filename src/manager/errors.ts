@@ -39,6 +39,8 @@ export const MANAGER_CODES = [
   'MGR_LOG_UNAVAILABLE',
   /** The ECU secret key store (`<data>/manager/ecu-secrets.json` + `.key`) is unreadable or does not decrypt. */
   'MGR_SECRET_STORE',
+  /** The API would listen on a non-loopback address without HTTPS (no certificate, no `--insecure-http`). */
+  'MGR_API_TLS',
 ] as const;
 export type ManagerCode = (typeof MANAGER_CODES)[number];
 

@@ -14,6 +14,7 @@ import { BlobStore, FirmwareRepository } from './firmware/index.js';
 import { JobEngine, JobService, type JobEngineStats } from './jobs/index.js';
 import { startApi, type ApiServer } from './http/server.js';
 import { openApiToken } from './http/token.js';
+import { apiTlsFor, isLoopbackHost } from './http/tls.js';
 import { openEcuSecretStore, type EcuSecretStore } from './ecu-secrets.js';
 import { BrokerLink } from './link.js';
 import { errorFields, stderrLog, type ManagerLog } from './log.js';
@@ -28,8 +29,11 @@ export interface ManagerOptions {
   dataDir: string;
   /** Default mqtts://127.0.0.1:8883. */
   brokerUrl?: string;
-  /** Default 127.0.0.1:8080; port 0 picks an ephemeral port (see Manager.apiUrl). */
-  http?: { host?: string; port?: number };
+  /**
+   * Default 127.0.0.1:8080; port 0 picks an ephemeral port (see Manager.apiUrl). A non-loopback host gets
+   * HTTPS with `<pki>/api.pem` (http/tls.ts), or plain HTTP only with `insecureHttp`.
+   */
+  http?: { host?: string; port?: number; insecureHttp?: boolean };
   log?: ManagerLog;
   /** The PKI directory and the manager certificate's name in it (default `<data>/pki`, `manager`). */
   pki?: { dir?: string; name?: string };
@@ -219,8 +223,12 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
       counters,
       ...(opts.reconnect ? { backoff: opts.reconnect } : {}),
     });
+    const apiHost = opts.http?.host ?? DEFAULT_API_HOST;
+    const tls = await apiTlsFor(apiHost, pkiDir, opts.http?.insecureHttp === true);
+    if (tls === undefined && !isLoopbackHost(apiHost)) log('warn', 'api.insecure_http', { host: apiHost });
     api = await startApi({
-      host: opts.http?.host ?? DEFAULT_API_HOST,
+      ...(tls === undefined ? {} : { tls }),
+      host: apiHost,
       port: opts.http?.port ?? DEFAULT_API_PORT,
       token,
       log,

@@ -5,6 +5,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
+import { renameSync } from 'node:fs';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -340,6 +342,76 @@ describe('attack: reading the API token from `ota up` output kept in a log file 
       } finally {
         assert.equal(await up.stop(), 0);
       }
+    }
+  });
+});
+
+describe('attack: reading the bearer token off the network from an API bound to a non-loopback address', { timeout: 120_000 }, () => {
+  let dir: string;
+  let broker: Broker;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ota-attack-https-'));
+    await ensurePki(join(dir, 'pki'), []);
+    broker = await startBroker({ pkiDir: join(dir, 'pki'), host: '127.0.0.1', port: 0 });
+  });
+  after(async () => {
+    await broker?.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** GET /api/v1/health over HTTPS, trusting only the fleet CA. */
+  const httpsHealth = (url: string, token: string): Promise<{ status: number; body: Record<string, unknown> }> =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest(`${url}/api/v1/health`, { ca: readFileSync(join(dir, 'pki', 'ca.pem'), 'utf8'), headers: { authorization: `Bearer ${token}` }, timeout: 10_000 }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString('utf8')));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('on 0.0.0.0 the API serves HTTPS with a certificate of the fleet PKI (checked against the CA), and no plain HTTP', async () => {
+    const manager = await createManager({ dataDir: dir, brokerUrl: broker.url, http: { host: '0.0.0.0', port: 0 }, log: silentLog, announceFile: false });
+    try {
+      assert.match(manager.apiUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const token = readFileSync(manager.paths.apiToken, 'utf8').trim();
+      const r = await httpsHealth(manager.apiUrl, token);
+      assert.equal(r.status, 200);
+      assert.equal(r.body['status'], 'ok');
+      await assert.rejects(fetch(manager.apiUrl.replace('https:', 'http:') + '/api/v1/health', { signal: AbortSignal.timeout(10_000) }));
+      // The CLI finds the fleet CA in the data directory and talks HTTPS to it.
+      const client = await ApiClient.open(dir, { OTA_API_URL: manager.apiUrl });
+      assert.equal((await client.health()).status, 'ok');
+      assert.deepEqual(await client.vehicles(), []);
+    } finally {
+      await manager.close();
+    }
+  });
+
+  it('without a certificate and without a CA key to issue one it refuses to start with MGR_API_TLS, and starts on plain HTTP only with insecureHttp', async () => {
+    const pki = join(dir, 'pki');
+    renameSync(join(pki, 'api.pem'), join(pki, 'api.pem.bak'));
+    renameSync(join(pki, 'ca.key'), join(pki, 'ca.key.bak'));
+    try {
+      await assert.rejects(createManager({ dataDir: dir, brokerUrl: broker.url, http: { host: '0.0.0.0', port: 0 }, log: silentLog, announceFile: false }), { code: 'MGR_API_TLS' });
+      const manager = await createManager({ dataDir: dir, brokerUrl: broker.url, http: { host: '0.0.0.0', port: 0, insecureHttp: true }, log: silentLog, announceFile: false });
+      try {
+        assert.match(manager.apiUrl, /^http:\/\//);
+      } finally {
+        await manager.close();
+      }
+      // Loopback stays plain HTTP: the dashboard and the CLI on this machine need no certificate.
+      const local = await createManager({ dataDir: dir, brokerUrl: broker.url, http: { host: '127.0.0.1', port: 0 }, log: silentLog, announceFile: false });
+      try {
+        assert.match(local.apiUrl, /^http:\/\/127\.0\.0\.1:/);
+      } finally {
+        await local.close();
+      }
+    } finally {
+      renameSync(join(pki, 'ca.key.bak'), join(pki, 'ca.key'));
+      renameSync(join(pki, 'api.pem.bak'), join(pki, 'api.pem'));
     }
   });
 });

@@ -12,6 +12,7 @@ import { errorFields, type ManagerLog } from '../log.js';
 import type { AuditEntry, DiagLogEntry } from '../store/index.js';
 import { registerDashboard } from './dashboard.js';
 import { httpError } from './errors.js';
+import type { ApiTls } from './tls.js';
 import { bearerToken, tokenMatches } from './token.js';
 import { registerUpdateRoutes, type UpdateHandlers } from './update-routes.js';
 import { diagBodySchema, listQuerySchema, vehicleParamsSchema, type DiagBody, type ListQuery, type VehicleParams } from './schemas.js';
@@ -38,6 +39,8 @@ export interface ApiOptions {
   token: string;
   handlers: ApiHandlers;
   log: ManagerLog;
+  /** Serve HTTPS with this certificate (http/tls.ts decides when); default plain HTTP. */
+  tls?: ApiTls;
 }
 
 /** A listening API server. `url` uses the bound address and port (127.0.0.1 when bound to any). */
@@ -58,6 +61,7 @@ function actorOf(req: FastifyRequest): string {
 
 function buildApp(opts: ApiOptions): FastifyInstance {
   const app = Fastify({
+    ...(opts.tls === undefined ? {} : { https: { cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2' as const } }),
     logger: false,
     bodyLimit: 512 * 1024,
     // No type coercion and no silent dropping: a body either matches its schema or is a 400.
@@ -139,6 +143,6 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address() as AddressInfo;
   const shown = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
-  const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${addr.port}`;
+  const url = `${opts.tls === undefined ? 'http' : 'https'}://${shown.includes(':') ? `[${shown}]` : shown}:${addr.port}`;
   return { url, host: addr.address, port: addr.port, close: () => app.close() };
 }
