@@ -57,7 +57,7 @@ export async function apiTlsFor(host: string, pkiDir: string, insecureHttp: bool
   } catch (e) {
     throw new ManagerError(
       'MGR_API_TLS',
-      `the API on ${host} is reachable from the network and needs HTTPS, but there is no certificate ${pem} and none can be issued from ${pkiDir} (${e instanceof Error ? e.message : String(e)}): issue one (ota pki issue --role broker --name ${API_CERT_NAME} --san ${host}), bind to 127.0.0.1, or accept plain HTTP with --insecure-http`,
+      `the API on ${host} is reachable from the network and needs HTTPS, but there is no certificate ${pem} and none can be issued from ${pkiDir} (${e instanceof Error ? e.message : String(e)}): issue one (ota pki issue --role broker --name ${API_CERT_NAME} --san ${host} 127.0.0.1 localhost ::1), bind to 127.0.0.1, or accept plain HTTP with --insecure-http`,
       { cause: e },
     );
   }
