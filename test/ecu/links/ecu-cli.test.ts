@@ -2,7 +2,7 @@
 // routing activation and UDS requests from the gateway's DoIP client, never logs keys or the secret, and
 // exits 0 on SIGTERM. The fleet CA is generated at test time into a temp directory.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -121,6 +121,7 @@ describe('ota ecu (child process)', () => {
       assert.doesNotMatch(log, /AB AB AB/, 'a key reached the log');
       assert.ok(seedHex.length === 47 && !log.includes(seedHex), 'the seed reached the log');
       assert.doesNotMatch(log.toLowerCase() + ecu.stderr().toLowerCase(), /00 11 22 33 44 55|00112233445566/, 'the secret reached the log');
+      assert.match(ecu.stderr(), /warning: --secret puts the secret on the command line/);
       ecu.child.kill('SIGTERM');
       const { code } = await ecu.exited;
       assert.equal(code, 0, ecu.stderr());
@@ -128,6 +129,34 @@ describe('ota ecu (child process)', () => {
       assert.ok(existsSync(join(state, 'state.json')) && existsSync(join(state, 'flash.bin')), 'state was created');
     } finally {
       if (ecu.child.exitCode === null) ecu.child.kill('SIGKILL');
+    }
+  });
+
+  it('keeps the secret off its command line: --secret-file, else its own random secret in <state>/security-secret (0600), named at start', async () => {
+    const file = join(tmp.dir, 'engine.secret');
+    writeFileSync(file, SECRET + '\n', { mode: 0o600 });
+    const given = run(['ecu', '--doip', '127.0.0.1:0', '--state', join(tmp.dir, 'given'), '--trust', caPath, '--secret-file', file]);
+    try {
+      await given.waitFor(/listening on doip/);
+      assert.match(given.stdout(), /ecu engine SecurityAccess secret from --secret-file /);
+      const cmdline = readFileSync(`/proc/${given.child.pid}/cmdline`, 'utf8').toLowerCase();
+      assert.ok(!cmdline.includes(SECRET.slice(0, 16)), 'the secret is on the command line');
+      assert.equal(given.stderr(), '');
+    } finally {
+      given.child.kill('SIGTERM');
+      await given.exited;
+    }
+    const state = join(tmp.dir, 'own');
+    const own = run(['ecu', '--doip', '127.0.0.1:0', '--state', state, '--trust', caPath]);
+    try {
+      await own.waitFor(/listening on doip/);
+      assert.ok(own.stdout().includes(`SecurityAccess secret in ${join(state, 'security-secret')} (made now: random, 0600)`), own.stdout());
+      assert.equal(statSync(join(state, 'security-secret')).mode & 0o777, 0o600);
+      assert.match(readFileSync(join(state, 'security-secret'), 'utf8'), /^[0-9a-f]{64}\n$/);
+      assert.ok(!own.stdout().includes(readFileSync(join(state, 'security-secret'), 'utf8').trim()), 'the secret was printed');
+    } finally {
+      own.child.kill('SIGTERM');
+      await own.exited;
     }
   });
 
