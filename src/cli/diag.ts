@@ -11,6 +11,7 @@ import { ApiClient } from './api-client.js';
 import { DIAG_USAGE, parseDiagWords } from './diag/actions.js';
 import { keyStoreSecret, reportJson, runDiag } from './diag/run.js';
 import { processIo, type CliIo } from './pki.js';
+import { processTerminal } from './secret-source.js';
 
 /** A timeout in ms, 1..600000 (the manager's limit). */
 export function parseTimeoutMs(value: string): number {
@@ -86,7 +87,8 @@ export function registerDiag(program: Command, io: CliIo = processIo): void {
         const client = await ApiClient.open(dataDir);
         const vehicleId = await vehicleIdOf(client, vehicle);
         const storedSecret = keyStoreSecret(managerPaths(dataDir).managerDir);
-        const report = await runDiag({ client, vehicleId, ecu: opts.ecu, storedSecret, ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }) }, action);
+        const terminal = processTerminal();
+        const report = await runDiag({ client, vehicleId, ecu: opts.ecu, storedSecret, ...(terminal === undefined ? {} : { terminal }), ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }) }, action);
         io.out(opts.json ? JSON.stringify(reportJson(report), null, 2) + '\n' : report.lines.join('\n') + '\n');
         if (!report.ok) process.exitCode = 1;
       } catch (e) {

@@ -17,7 +17,7 @@ import { redactUds } from '../protocol/uds/redact.js';
 import { POSITIVE_RESPONSE_OFFSET, serviceName } from '../protocol/uds/constants.js';
 import { trustStoreFromPem } from '../security/pki/verify.js';
 import { processIo, type CliIo } from './pki.js';
-import { chooseSecret } from './secret-source.js';
+import { processTerminal, resolveSecret } from './secret-source.js';
 
 /** DoIP logical addresses of the named ECUs of the virtual vehicle (ARCHITECTURE.md §3). */
 const NAMED_ADDRESSES: Readonly<Record<string, number>> = { engine: DOIP_DEFAULTS.engineAddress, body: DOIP_DEFAULTS.bodyAddress };
@@ -169,7 +169,8 @@ function untilSignal(): Promise<NodeJS.Signals> {
 
 async function runEcu(opts: EcuCommandOptions, io: CliIo, err: CliIo): Promise<void> {
   const address = opts.address ?? NAMED_ADDRESSES[opts.name] ?? DOIP_DEFAULTS.engineAddress;
-  const given = chooseSecret({ ...(opts.secret === undefined ? {} : { secret: opts.secret }), ...(opts.secretFile === undefined ? {} : { secretFile: opts.secretFile }) }, process.env, (t) => err.out(t));
+  const terminal = processTerminal();
+  const given = await resolveSecret({ ...(opts.secret === undefined ? {} : { secret: opts.secret }), ...(opts.secretFile === undefined ? {} : { secretFile: opts.secretFile }) }, process.env, (t) => err.out(t), terminal);
   const trust = await trustStoreFromPem(await readFile(opts.trust, 'utf8'), opts.crl === undefined ? undefined : await readFile(opts.crl, 'utf8'));
   const ecu: VirtualEcu = createVirtualEcu({
     stateDir: opts.state,
@@ -220,7 +221,7 @@ export function registerEcu(program: Command, io: CliIo = processIo): void {
     .requiredOption('--state <dir>', 'state directory (flash.bin, state.json); created on first start')
     .requiredOption('--trust <ca.pem>', 'fleet CA certificate (PEM) that release certificates of signed manifests must chain to')
     .option('--crl <crl.pem>', 'certificate revocation list of that CA (PEM)')
-    .option('--secret-file <file>', 'SecurityAccess secret, 16–64 bytes hex in a file (- reads standard input); or set $OTA_ECU_SECRET. Default: the ECU\'s own random secret, made at first start in <state>/security-secret (0600)')
+    .option('--secret-file <file>', 'SecurityAccess secret, 16–64 bytes hex in a file (- reads standard input, or asks without echo on a terminal); or set $OTA_ECU_SECRET. Default: the ECU\'s own random secret, made at first start in <state>/security-secret (0600)')
     .option('--secret <hex>', 'SecurityAccess secret as hex on the command line (deprecated: readable by every user through /proc/<pid>/cmdline; use --secret-file)', parseSecret)
     .option('--model <model>', 'flash model of a new ECU (stm32f103c8, stm32f103cb, …)')
     .option('--vin <vin>', 'VIN of a new ECU (DID 0xF190)', parseVin)

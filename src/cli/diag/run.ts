@@ -6,7 +6,8 @@
  *   level   --level, else from the active session (DID F186): programming → 0x11, otherwise 0x01
  *   secret  --secret-file (or - for stdin), else $OTA_ECU_SECRET, else --secret (warned: it is on the command
  *           line), else the manager's key store in the data directory (`ota up` keeps the secrets of the
- *           ECUs it simulates there: <data>/manager/ecu-secrets.json, encrypted, 0600)
+ *           ECUs it simulates there: <data>/manager/ecu-secrets.json, encrypted, 0600), else a prompt
+ *           without echo when standard input is a terminal
  *   27 <level> → 67 <level> <seed>      (an all-zero seed: already unlocked)
  *   key = HMAC-SHA256(secret, seed)[0..seed length)        (ARCHITECTURE.md §2.4, computed here)
  *   27 <level+1> <key> → 67 <level+1>
@@ -21,7 +22,7 @@ import { redactDescription, redactUds, redactUdsHex } from '../../protocol/uds/r
 import { securityAccessKey } from '../../security/access-key.js';
 import { openEcuSecretStore, type DiagResult } from '../../manager/index.js';
 import type { ApiClient } from '../api-client.js';
-import { chooseSecret, SECRET_ENV, type ChosenSecret } from '../secret-source.js';
+import { promptSecret, resolveSecret, SECRET_ENV, type ChosenSecret, type SecretPromptIo } from '../secret-source.js';
 import { requestOf, type DiagAction } from './actions.js';
 import { describeDidValue, didInfo, dtcText, sessionName } from './catalog.js';
 
@@ -34,6 +35,8 @@ export interface DiagTarget {
   timeoutMs?: number;
   /** unlock: the secret when no option or $OTA_ECU_SECRET gives one (the CLI passes the key store's lookup). */
   storedSecret?: (vehicleId: string, ecu: string) => Promise<ChosenSecret | undefined>;
+  /** unlock: a terminal to ask the secret on (no echo) when nothing else gives one; none = never ask. */
+  terminal?: SecretPromptIo;
   /** unlock: the environment for $OTA_ECU_SECRET (default process.env) and where warnings go (default stderr). */
   env?: NodeJS.ProcessEnv;
   warn?: (text: string) => void;
@@ -197,9 +200,11 @@ async function unlock(action: Extract<DiagAction, { verb: 'unlock' }>, target: D
     if (session === undefined) return report(false, [...lines, 'cannot read the active session (DID F186); give --level']);
     level = session[0] === 0x02 ? 0x11 : 0x01;
   }
+  const options = { ...(action.secret === undefined ? {} : { secret: action.secret }), ...(action.secretFile === undefined ? {} : { secretFile: action.secretFile }) };
   const chosen =
-    chooseSecret({ ...(action.secret === undefined ? {} : { secret: action.secret }), ...(action.secretFile === undefined ? {} : { secretFile: action.secretFile }) }, target.env ?? process.env, target.warn ?? ((t) => void process.stderr.write(t))) ??
-    (await target.storedSecret?.(target.vehicleId, target.ecu));
+    (await resolveSecret(options, target.env ?? process.env, target.warn ?? ((t) => void process.stderr.write(t)), target.terminal)) ??
+    (await target.storedSecret?.(target.vehicleId, target.ecu)) ??
+    (target.terminal?.input.isTTY === true ? { secret: await promptSecret(target.terminal), source: 'the terminal' } : undefined);
   if (chosen === undefined) {
     throw new OtaError(
       'CLI_SECRET_MISSING',
