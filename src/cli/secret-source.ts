@@ -23,6 +23,8 @@ export const CLI_SECRET_CODES = {
   env: 'CLI_SECRET_ENV',
   /** The secret asked for on the terminal was not typed, or is not 16–64 bytes of hex. */
   prompt: 'CLI_SECRET_PROMPT',
+  /** `ota diag unlock` found no secret anywhere (no option, no $OTA_ECU_SECRET, no key store entry, no terminal). */
+  missing: 'CLI_SECRET_MISSING',
 } as const;
 
 /** The warning printed when a secret comes from the command line. */

@@ -263,6 +263,13 @@ describe('attack: learning seeds and keys from GET /diag-log after a real unlock
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('without a secret anywhere (no file, no $OTA_ECU_SECRET, no key store entry, no terminal) unlock refuses with CLI_SECRET_MISSING and sends nothing', async () => {
+    const client = await ApiClient.open(dir, {});
+    const target = { client, vehicleId: vin, ecu: 'engine', storedSecret: keyStoreSecret(join(dir, 'no-such-store')), env: {}, warn: () => undefined };
+    await assert.rejects(runDiag(target, parseDiagWords(['unlock', '--level', '0x01'])), { code: 'CLI_SECRET_MISSING' });
+    assert.deepEqual(await manager.store.listDiag({ vehicleId: vin }), []);
+  });
+
   it('ota diag unlock takes the secret from the key store; the log keeps 27 01 / 67 01 / 27 02 without seed or key', async () => {
     const client = await ApiClient.open(dir, {});
     const target = { client, vehicleId: vin, ecu: 'engine', storedSecret: keyStoreSecret(manager.paths.managerDir), env: {}, warn: () => undefined };

@@ -22,7 +22,7 @@ import { redactDescription, redactUds, redactUdsHex } from '../../protocol/uds/r
 import { securityAccessKey } from '../../security/access-key.js';
 import { openEcuSecretStore, type DiagResult } from '../../manager/index.js';
 import type { ApiClient } from '../api-client.js';
-import { promptSecret, resolveSecret, SECRET_ENV, type ChosenSecret, type SecretPromptIo } from '../secret-source.js';
+import { CLI_SECRET_CODES, promptSecret, resolveSecret, SECRET_ENV, type ChosenSecret, type SecretPromptIo } from '../secret-source.js';
 import { requestOf, type DiagAction } from './actions.js';
 import { describeDidValue, didInfo, dtcText, sessionName } from './catalog.js';
 
@@ -207,7 +207,7 @@ async function unlock(action: Extract<DiagAction, { verb: 'unlock' }>, target: D
     (target.terminal?.input.isTTY === true ? { secret: await promptSecret(target.terminal), source: 'the terminal' } : undefined);
   if (chosen === undefined) {
     throw new OtaError(
-      'CLI_SECRET_MISSING',
+      CLI_SECRET_CODES.missing,
       `no SecurityAccess secret for ECU ${target.ecu} of ${target.vehicleId}: give --secret-file <file> (- reads standard input) or $${SECRET_ENV}; \`ota up\` keeps the secrets of the ECUs it simulates in <data>/manager/ecu-secrets.json`,
     );
   }
