@@ -9,6 +9,7 @@
  * the data directory) take the place of manager.json.
  */
 import { readFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { OtaError } from '../protocol/errors.js';
 import type { DiagResult, ManagerStats, VehicleView } from '../manager/index.js';
@@ -37,6 +38,8 @@ export interface ManagerLocation {
   pid?: number;
   token: string;
   dataDir: string;
+  /** For an https:// API: the fleet CA (PEM) its certificate must chain to (`<data>/pki/ca.pem`). */
+  ca?: string;
 }
 
 interface ManagerJson {
@@ -75,10 +78,24 @@ async function readToken(dataDir: string, env: NodeJS.ProcessEnv): Promise<strin
   }
 }
 
+/** The fleet CA of the data directory for an https:// API (a manager on a non-loopback address serves HTTPS with a fleet certificate). */
+async function fleetCa(api: string, dataDir: string): Promise<string | undefined> {
+  if (!api.startsWith('https://')) return undefined;
+  try {
+    return await readFile(join(dataDir, 'pki', 'ca.pem'), 'utf8');
+  } catch {
+    return undefined; // then the system's CAs (or NODE_EXTRA_CA_CERTS) must know the server's
+  }
+}
+
 /** Finds the manager of `dataDir`: `OTA_API_URL`, else `<data>/manager.json` of a live manager. Throws MANAGER_NOT_RUNNING. */
 export async function locateManager(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<ManagerLocation> {
   const fromEnv = env['OTA_API_URL'];
-  if (fromEnv !== undefined && fromEnv.length > 0) return { api: fromEnv.replace(/\/+$/, ''), token: await readToken(dataDir, env), dataDir };
+  if (fromEnv !== undefined && fromEnv.length > 0) {
+    const api = fromEnv.replace(/\/+$/, '');
+    const ca = await fleetCa(api, dataDir);
+    return { api, token: await readToken(dataDir, env), dataDir, ...(ca === undefined ? {} : { ca }) };
+  }
   const file = join(dataDir, 'manager.json');
   let text: string;
   try {
@@ -98,12 +115,15 @@ export async function locateManager(dataDir: string, env: NodeJS.ProcessEnv = pr
   if (pid !== undefined && isLoopback(json.api) && !processAlive(pid)) {
     throw new ApiError('MANAGER_NOT_RUNNING', `the manager that wrote ${file} (pid ${pid}) is not running any more: ${NOT_RUNNING_HINT}`);
   }
+  const api = json.api.replace(/\/+$/, '');
+  const ca = await fleetCa(api, dataDir);
   return {
-    api: json.api.replace(/\/+$/, ''),
+    api,
     ...(typeof json.broker === 'string' ? { broker: json.broker } : {}),
     ...(pid === undefined ? {} : { pid }),
     token: await readToken(dataDir, env),
     dataDir,
+    ...(ca === undefined ? {} : { ca }),
   };
 }
 
@@ -124,6 +144,24 @@ function hintFor(code: string, location: ManagerLocation): string {
     default:
       return '';
   }
+}
+
+/**
+ * A `fetch` for an https:// manager whose certificate chains to `ca` (node's fetch takes no CA option):
+ * node:https with that CA, answering a Response. Only what ApiClient uses: method, headers, body, signal.
+ */
+function httpsFetch(ca: string): (url: string, init: { method: string; headers: Record<string, string>; body?: string; signal: AbortSignal }) => Promise<Response> {
+  return (url, init) =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest(url, { method: init.method, headers: init.headers, ca, signal: init.signal }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('error', reject);
+        res.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode ?? 502 })));
+      });
+      req.on('error', (e) => reject(init.signal.aborted ? init.signal.reason : e));
+      req.end(init.body);
+    });
 }
 
 /** A typed client of one manager. */
@@ -153,7 +191,7 @@ export class ApiClient {
     const url = `${this.location.api}${API_PREFIX}${path}`;
     let res: Response;
     try {
-      res = await fetch(url, {
+      res = await (this.location.ca === undefined ? fetch : httpsFetch(this.location.ca))(url, {
         method,
         headers: {
           authorization: `Bearer ${this.location.token}`,
@@ -184,7 +222,7 @@ export class ApiClient {
     if (err.name === 'TimeoutError' || err.name === 'AbortError') {
       return new ApiError('MANAGER_TIMEOUT', `the manager at ${this.location.api} did not answer within ${timeoutMs} ms`, undefined, { cause: e });
     }
-    const code = err.cause?.code;
+    const code = err.cause?.code ?? (e as { code?: string }).code;
     if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND') {
       return new ApiError('MANAGER_NOT_RUNNING', `nothing answers at ${this.location.api} (${code}): ${NOT_RUNNING_HINT}`, undefined, { cause: e });
     }

@@ -6,12 +6,13 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { isOtaError } from '../protocol/errors.js';
-import { resolveDataDir } from '../manager/paths.js';
+import { managerPaths, resolveDataDir } from '../manager/paths.js';
 import { ApiClient } from './api-client.js';
 import { DIAG_USAGE, parseDiagWords } from './diag/actions.js';
-import { reportJson, runDiag } from './diag/run.js';
+import { keyStoreSecret, reportJson, runDiag } from './diag/run.js';
 import { processIo, type CliIo } from './pki.js';
 import { escapeControls } from '../protocol/text.js';
+import { processTerminal } from './secret-source.js';
 
 /** A timeout in ms, 1..600000 (the manager's limit). */
 export function parseTimeoutMs(value: string): number {
@@ -72,8 +73,10 @@ export function registerDiag(program: Command, io: CliIo = processIo): void {
         'Commands:',
         diagHelp(),
         '',
-        'unlock computes the key locally: key = HMAC-SHA256(secret, seed), the secret from --secret or, for',
-        "simulated ECUs, the simulator's documented default derived from the ECU serial (DID F18C). The unlock",
+        'unlock computes the key locally: key = HMAC-SHA256(secret, seed). The secret comes from --secret-file <file>',
+        '(- reads standard input), else $OTA_ECU_SECRET, else the key store where `ota up` keeps the secrets of the',
+        'ECUs it simulates (<data>/manager/ecu-secrets.json). --secret <hex> still works but puts the secret on the',
+        'command line, readable by every user (/proc/<pid>/cmdline). Seeds and keys are never printed. The unlock',
         'lasts while the ECU stays in its non-default session; the gateway keeps that alive between commands:',
         '  ota diag V session extended && ota diag V unlock && ota diag V write-did repair-shop WS-0000042',
       ].join('\n'),
@@ -81,9 +84,12 @@ export function registerDiag(program: Command, io: CliIo = processIo): void {
     .action(async (vehicle: string, words: string[], opts: DiagOptions, cmd: Command) => {
       const action = usageChecked(cmd, () => parseDiagWords(words));
       try {
-        const client = await ApiClient.open(resolveDataDir(opts.data));
+        const dataDir = resolveDataDir(opts.data);
+        const client = await ApiClient.open(dataDir);
         const vehicleId = await vehicleIdOf(client, vehicle);
-        const report = await runDiag({ client, vehicleId, ecu: opts.ecu, ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }) }, action);
+        const storedSecret = keyStoreSecret(managerPaths(dataDir).managerDir);
+        const terminal = processTerminal();
+        const report = await runDiag({ client, vehicleId, ecu: opts.ecu, storedSecret, ...(terminal === undefined ? {} : { terminal }), ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }) }, action);
         io.out(opts.json ? JSON.stringify(reportJson(report), null, 2) + '\n' : report.lines.map((l) => escapeControls(l)).join('\n') + '\n');
         if (!report.ok) process.exitCode = 1;
       } catch (e) {

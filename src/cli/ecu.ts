@@ -13,9 +13,12 @@ import { DEFAULT_IDENTITY, IDENT_DID } from '../ecu/state.js';
 import { DOIP_DEFAULT_MAX_PAYLOAD_LENGTH, DOIP_DEFAULTS, doipCodeName } from '../protocol/doip/index.js';
 import { hexNum, parseHex, toHex } from '../protocol/hex.js';
 import { NEGATIVE_RESPONSE_SID, nrcName } from '../protocol/uds/nrc.js';
+import { redactUds } from '../protocol/uds/redact.js';
 import { POSITIVE_RESPONSE_OFFSET, serviceName } from '../protocol/uds/constants.js';
 import { trustStoreFromPem } from '../security/pki/verify.js';
 import { processIo, type CliIo } from './pki.js';
+import { processTerminal, resolveSecret } from './secret-source.js';
+import { writeErr } from './terminal.js';
 
 /** DoIP logical addresses of the named ECUs of the virtual vehicle (ARCHITECTURE.md §3). */
 const NAMED_ADDRESSES: Readonly<Record<string, number>> = { engine: DOIP_DEFAULTS.engineAddress, body: DOIP_DEFAULTS.bodyAddress };
@@ -75,15 +78,13 @@ function describeMessage(bytes: Uint8Array, direction: UdsDirection): string {
 }
 
 /**
- * The bytes of a UDS message for a log: SecurityAccess sendKey (`27 <even>`) and Authentication (0x29) show
- * only their first two bytes — keys and credentials never reach a log — and long messages are cut.
+ * The bytes of a UDS message for a log, under the one redaction rule (src/protocol/uds/redact.ts):
+ * SecurityAccess seeds and keys and Authentication (0x29) proofs show only SID and sub-function — they
+ * never reach a log — and long messages are cut.
  */
 export function formatUdsForLog(bytes: Uint8Array, direction: UdsDirection): string {
-  const sid = bytes[0];
-  const secret = direction === 'request' && ((sid === 0x27 && ((bytes[1] ?? 1) & 0x7f) % 2 === 0) || sid === 0x29);
-  if (secret && bytes.length > 2) {
-    return `${toHex(bytes.subarray(0, 2))} <${bytes.length - 2} bytes redacted>  ${describeMessage(bytes, direction)}`;
-  }
+  const { visible, redacted } = redactUds(bytes);
+  if (redacted > 0) return `${toHex(visible)} <${redacted} bytes redacted>  ${describeMessage(bytes, direction)}`;
   const shown = toHex(bytes.subarray(0, LOG_BYTES));
   const more = bytes.length > LOG_BYTES ? ` … (${bytes.length} bytes)` : '';
   return `${shown}${more}  ${describeMessage(bytes, direction)}`;
@@ -148,6 +149,7 @@ interface EcuCommandOptions {
   trust: string;
   crl?: string;
   secret?: Uint8Array;
+  secretFile?: string;
   model?: string;
   vin?: string;
   timing: 'physical' | 'none';
@@ -171,8 +173,10 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-async function runEcu(opts: EcuCommandOptions, io: CliIo): Promise<void> {
+async function runEcu(opts: EcuCommandOptions, io: CliIo, err: CliIo): Promise<void> {
   const address = opts.address ?? NAMED_ADDRESSES[opts.name] ?? DOIP_DEFAULTS.engineAddress;
+  const terminal = processTerminal();
+  const given = await resolveSecret({ ...(opts.secret === undefined ? {} : { secret: opts.secret }), ...(opts.secretFile === undefined ? {} : { secretFile: opts.secretFile }) }, process.env, (t) => err.out(t), terminal);
   const trust = await trustStoreFromPem(await readFile(opts.trust, 'utf8'), opts.crl === undefined ? undefined : await readFile(opts.crl, 'utf8'));
   const ecu: VirtualEcu = createVirtualEcu({
     stateDir: opts.state,
@@ -180,9 +184,15 @@ async function runEcu(opts: EcuCommandOptions, io: CliIo): Promise<void> {
     timing: opts.timing === 'physical',
     ...(opts.model === undefined ? {} : { model: opts.model }),
     ...(opts.vin === undefined ? {} : { identity: { vin: opts.vin } }),
-    ...(opts.secret === undefined ? {} : { secret: opts.secret }),
+    ...(given === undefined ? {} : { secret: given.secret }),
     ...(opts.reprovision === true ? { reprovision: true, reprovisionLog: (line: string) => io.out(line + '\n') } : {}),
   });
+  const kept = ecu.nvm.securitySecret;
+  io.out(
+    given !== undefined
+      ? `ecu ${opts.name} SecurityAccess secret from ${given.source}\n`
+      : `ecu ${opts.name} SecurityAccess secret in ${kept.file ?? '(memory)'} (${kept.created ? 'made now: random, 0600' : 'kept from its first start'}); testers read it with --secret-file ${kept.file ?? '<file>'}\n`,
+  );
   let server: DoipServer;
   try {
     const stored = ecu.nvm.state.readDid(IDENT_DID.vin);
@@ -219,7 +229,8 @@ export function registerEcu(program: Command, io: CliIo = processIo): void {
     .requiredOption('--state <dir>', 'state directory (flash.bin, state.json); created on first start')
     .requiredOption('--trust <ca.pem>', 'fleet CA certificate (PEM) that release certificates of signed manifests must chain to')
     .option('--crl <crl.pem>', 'certificate revocation list of that CA (PEM)')
-    .option('--secret <hex>', 'SecurityAccess secret, 16–64 bytes hex (default: the simulator secret defaultEcuSecret(<ECU serial number>), see src/ecu/security-access.ts)', parseSecret)
+    .option('--secret-file <file>', 'SecurityAccess secret, 16–64 bytes hex in a file (- reads standard input, or asks without echo on a terminal); or set $OTA_ECU_SECRET. Default: the ECU\'s own random secret, made at first start in <state>/security-secret (0600)')
+    .option('--secret <hex>', 'SecurityAccess secret as hex on the command line (deprecated: readable by every user through /proc/<pid>/cmdline; use --secret-file)', parseSecret)
     .option('--model <model>', 'flash model of a new ECU (stm32f103c8, stm32f103cb, …)')
     .option('--vin <vin>', 'VIN of a new ECU (DID 0xF190)', parseVin)
     .addOption(new Option('--timing <model>', 'flash timing: physical (datasheet erase/program times) or none').choices(['physical', 'none']).default('none'))
@@ -228,5 +239,5 @@ export function registerEcu(program: Command, io: CliIo = processIo): void {
     .option('--address <address>', 'DoIP logical address (default: engine 0x0010, body 0x0011)', parseLogicalAddress)
     .option('--announce <host:port>', 'where the 3 DoIP vehicle announcements at start go (default: the --doip host on loopback, else 255.255.255.255; port 13400)', parseDoipEndpoint)
     .option('--no-announce', 'send no vehicle announcements at start (identification requests are still answered)')
-    .action(async (opts: EcuCommandOptions) => runEcu(opts, io));
+    .action(async (opts: EcuCommandOptions) => runEcu(opts, io, { out: writeErr }));
 }

@@ -32,6 +32,7 @@ interface ManagerCliOptions {
   broker: string;
   host: string;
   port: number;
+  insecureHttp?: boolean;
   verbose?: boolean;
   chunkSize?: number;
   resetDatabase?: boolean;
@@ -56,7 +57,8 @@ export function registerManager(program: Command): void {
     .description('run the manager (fleet registry, remote diagnostics, HTTP API) against a broker')
     .option('--data <dir>', 'data directory (default $OTA_HOME or ./.ota)')
     .option('--broker <url>', 'broker URL', parseBrokerUrl, DEFAULT_BROKER_URL)
-    .option('--host <addr>', 'HTTP API listen address', DEFAULT_API_HOST)
+    .option('--host <addr>', 'HTTP API listen address; other than loopback it serves HTTPS with <data>/pki/api.pem (issued when missing)', DEFAULT_API_HOST)
+    .option('--insecure-http', 'serve plain HTTP even on a non-loopback --host (the bearer token crosses the network in the clear)')
     .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, DEFAULT_API_PORT)
     .option('--verbose', 'log debug events too')
     .option('--reset-database', 'start with a new empty database; an existing (damaged or unwanted) ota.db is kept as ota.db.reset-<time>')
@@ -68,7 +70,7 @@ export function registerManager(program: Command): void {
       const manager = await createManager({
         dataDir,
         brokerUrl: opts.broker,
-        http: { host: opts.host, port: opts.port },
+        http: { host: opts.host, port: opts.port, insecureHttp: opts.insecureHttp === true },
         log: stderrLog(opts.verbose ? 'debug' : 'info'),
         ...(opts.resetDatabase ? { resetDatabase: true } : {}),
         jobs: {

@@ -14,12 +14,12 @@ import { createInterface, type Interface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { isOtaError } from '../protocol/errors.js';
-import { resolveDataDir } from '../manager/paths.js';
+import { managerPaths, resolveDataDir } from '../manager/paths.js';
 import { ApiClient } from './api-client.js';
 import { diagHelp, parseEcuName, vehicleIdOf } from './diag.js';
 import { DIAG_VERBS, parseDiagWords } from './diag/actions.js';
 import { RESET_WORDS, SESSION_WORDS, didWords } from './diag/catalog.js';
-import { runDiag } from './diag/run.js';
+import { keyStoreSecret, runDiag, type DiagTarget } from './diag/run.js';
 import { terminalWriter, writeOut } from './terminal.js';
 import { escapeControls } from '../protocol/text.js';
 
@@ -32,7 +32,7 @@ export const SHELL_VERBS = ['help', 'unlock', 'reset', 'read', 'clear', 'downloa
 export const SHELL_HELP = [
   "The original tool's verbs, on real UDS services:",
   '  help                                 this text',
-  '  unlock [--level 0x01|0x11] [--secret hex]',
+  '  unlock [--level 0x01|0x11] [--secret-file file]',
   '                                       SecurityAccess (27): seed, key computed here, key sent',
   '  reset [hard|soft|key-off]            ECUReset (11)',
   '  read <did…>                          ReadDataByIdentifier (22): F190 or vin, serial, app-version, …',
@@ -116,6 +116,8 @@ export interface ShellSession {
   vehicleId: string;
   ecu: string;
   ecus: string[];
+  /** unlock: the key store lookup (DiagTarget.storedSecret). */
+  storedSecret?: DiagTarget['storedSecret'];
   input: Readable;
   output: Writable;
   /** A person at a terminal (prompt, editing, completion) or a script. */
@@ -173,7 +175,7 @@ export async function runShell(s: ShellSession): Promise<number> {
         }
       } else {
         try {
-          const report = await runDiag({ client: s.client, vehicleId: s.vehicleId, ecu }, parseDiagWords(toDiagWords(words)));
+          const report = await runDiag({ client: s.client, vehicleId: s.vehicleId, ecu, ...(s.storedSecret === undefined ? {} : { storedSecret: s.storedSecret }) }, parseDiagWords(toDiagWords(words)));
           out(report.lines.map((l) => escapeControls(l)).join('\n') + '\n');
           if (!report.ok) failures++;
         } catch (e) {
@@ -186,7 +188,8 @@ export async function runShell(s: ShellSession): Promise<number> {
   } finally {
     rl.close();
     if (s.terminal && s.historyFile !== undefined) {
-      const lines = [...((rl as unknown as { history?: string[] }).history ?? [])].reverse();
+      // A secret typed after --secret stays out of the history file.
+      const lines = [...((rl as unknown as { history?: string[] }).history ?? [])].reverse().filter((l) => !/--secret(?!-file)/.test(l));
       await writeFile(s.historyFile, lines.join('\n') + '\n', { mode: 0o600 }).catch(() => undefined);
     }
   }
@@ -212,7 +215,8 @@ export function registerShell(program: Command): void {
         const state = view.reachable ? 'online, secure session established' : view.online ? `online, session ${view.session}` : 'offline';
         writeOut(`${vehicleId} (${state}) via ${client.location.api}; ECUs: ${ecus.join(', ') || 'none announced'}. Type help.\n`);
       }
-      const failures = await runShell({ client, vehicleId, ecu: opts.ecu, ecus, input: process.stdin, output: process.stdout, terminal, historyFile: join(dataDir, HISTORY_FILE) });
+      const storedSecret = keyStoreSecret(managerPaths(dataDir).managerDir);
+      const failures = await runShell({ client, vehicleId, ecu: opts.ecu, ecus, storedSecret, input: process.stdin, output: process.stdout, terminal, historyFile: join(dataDir, HISTORY_FILE) });
       if (!terminal && failures > 0) process.exitCode = 1;
     });
 }

@@ -30,6 +30,8 @@ export interface UpOptions {
   data?: string;
   host: string;
   port: number;
+  /** Plain HTTP on a non-loopback --host (default: HTTPS there). */
+  insecureHttp?: boolean;
   brokerPort: number;
   externalBroker?: string;
   suite: SuiteName;
@@ -39,6 +41,11 @@ export interface UpOptions {
   resetDatabase?: boolean;
   /** How long to wait for every vehicle to connect and announce before printing the banner (default 20 s). */
   readyTimeoutMs?: number;
+  /**
+   * Output goes to a person's terminal (not a file or a pipe): only then, and only at the start that made
+   * the API token, does the banner show the token itself. Default false.
+   */
+  interactive?: boolean;
 }
 
 /** A vehicle count 0..100. */
@@ -97,7 +104,7 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
     manager = await createManager({
       dataDir,
       brokerUrl,
-      http: { host: opts.host, port: opts.port },
+      http: { host: opts.host, port: opts.port, insecureHttp: opts.insecureHttp === true },
       suites: [opts.suite, ...SUITES.filter((s) => s !== opts.suite)],
       log: stderrLog(opts.verbose ? 'debug' : 'warn'),
       ...(opts.resetDatabase ? { resetDatabase: true } : {}),
@@ -111,16 +118,22 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
     const notStarted: string[] = [];
     for (const vehicleId of ids) {
       if (signal.aborted) break;
+      let vehicle: SimulatedVehicle;
       try {
-        vehicles.push(await startSimulatedVehicle({ vehicleId, pkiDir, brokerUrl, dataDir, log, gateway: { suites: [opts.suite] } }));
+        vehicle = await startSimulatedVehicle({ vehicleId, pkiDir, brokerUrl, dataDir, log, gateway: { suites: [opts.suite] } });
       } catch (e) {
         notStarted.push(vehicleId);
         err.out(vehicleFaultLine(vehicleId, e));
+        continue;
       }
+      vehicles.push(vehicle);
+      // The manager's key store learns each ECU's own secret (made at the ECU's first start), so
+      // `ota diag unlock` can compute keys without a secret on its command line.
+      for (const [ecu, secret] of vehicle.ecuSecrets) await manager.ecuSecrets.put(vehicleId, ecu, secret);
     }
     const started = ids.filter((id) => !notStarted.includes(id));
     const fleet = await waitForFleet(manager, started, opts.readyTimeoutMs ?? 20_000, signal);
-    io.out(banner({ dataDir, explicitData: opts.data !== undefined, broker, brokerUrl, manager, ids, fleet, notStarted }));
+    io.out(banner({ dataDir, explicitData: opts.data !== undefined, broker, brokerUrl, manager, ids, fleet, notStarted, showToken: manager.apiTokenCreated && opts.interactive === true }));
     if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   } finally {
     await stopAll(vehicles, manager, broker);
@@ -146,6 +159,8 @@ function banner(b: {
   ids: readonly string[];
   fleet: Awaited<ReturnType<typeof waitForFleet>>;
   notStarted: readonly string[];
+  /** Show the token (first start, on a terminal); otherwise only the file that holds it. */
+  showToken: boolean;
 }): string {
   const data = b.explicitData ? ` --data ${b.dataDir}` : '';
   const first = b.ids.find((id) => !b.notStarted.includes(id));
@@ -153,9 +168,13 @@ function banner(b: {
     '',
     `OTA Service Manager is up — data ${b.dataDir}`,
     `  broker    ${b.brokerUrl} (${b.broker ? 'embedded' : 'external'}; mutual TLS with the fleet PKI in ${join(b.dataDir, 'pki')})`,
-    `  API       ${b.manager.apiUrl}/api/v1 (bearer token in ${b.manager.paths.apiToken})`,
-    `  dashboard ${b.manager.apiUrl}/#token=${readFileSync(b.manager.paths.apiToken, 'utf8').trim()}`,
+    `  API       ${b.manager.apiUrl}/api/v1 (bearer token in ${b.manager.paths.apiToken}, 0600)`,
+    // The token only once, on a terminal: never into a log file (`ota up > up.log`), never on every start.
+    ...(b.showToken
+      ? [`  dashboard ${b.manager.apiUrl}/#token=${readFileSync(b.manager.paths.apiToken, 'utf8').trim()}`, `            (the token is shown this once; later it is only in ${b.manager.paths.apiToken})`]
+      : [`  dashboard ${b.manager.apiUrl}/ — sign in with the token in ${b.manager.paths.apiToken} (or open ${b.manager.apiUrl}/#token=<that token>)`]),
     `  vehicles  ${b.ids.length} simulated (ECU state in ${join(b.dataDir, 'vehicles')})`,
+    `  ECU keys  each ECU's own random SecurityAccess secret, kept by the manager in ${b.manager.ecuSecrets.file} (encrypted, 0600)`,
     ...b.fleet.lines.map((l) => `    ${l}`),
   ];
   if (b.notStarted.length > 0) lines.push(`  not started: ${b.notStarted.join(', ')} (see the 'vehicle … not started' line on stderr; fix that and restart)`);
@@ -172,7 +191,8 @@ export function registerUp(program: Command, io: CliIo = processIo): void {
     .description('start the embedded broker, the manager and a simulated fleet in the foreground (SIGINT/SIGTERM stops)')
     .option('--vehicles <n>', 'simulated vehicles (default: as many as last time, 3 at first start)', parseVehicleCount)
     .option('--data <dir>', 'data directory (default $OTA_HOME or ./.ota)')
-    .option('--host <addr>', 'HTTP API listen address', DEFAULT_API_HOST)
+    .option('--host <addr>', 'HTTP API listen address; other than loopback it serves HTTPS with <data>/pki/api.pem (issued when missing)', DEFAULT_API_HOST)
+    .option('--insecure-http', 'serve plain HTTP even on a non-loopback --host (the bearer token crosses the network in the clear)')
     .option('--port <port>', 'HTTP API port (0: any free port)', parsePort, 8080)
     .option('--broker-port <port>', 'embedded broker port on 127.0.0.1 (0: any free port)', parsePort, 8883)
     .option('--external-broker <url>', 'use this broker (e.g. Mosquitto, mqtts://127.0.0.1:8883) instead of the embedded one', parseBrokerUrl)
@@ -197,7 +217,7 @@ export function registerUp(program: Command, io: CliIo = processIo): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        await runUp(opts, io, { out: writeErr }, stop.signal);
+        await runUp({ ...opts, interactive: process.stdout.isTTY === true }, io, { out: writeErr }, stop.signal);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

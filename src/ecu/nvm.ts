@@ -14,20 +14,25 @@ import { DtcStore } from './dtc-store.js';
 import { Flash } from './flash.js';
 import { TimedFlash, type FlashTiming } from './flash-timing.js';
 import type { EcuFlashModel } from './models.js';
-import { defaultEcuSecret, SecurityAccess } from './security-access.js';
-import { EcuState, IDENT_DID, STATE_FILE, type EcuIdentity } from './state.js';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { OtaError } from '../protocol/errors.js';
 import { FLASH_FILES } from './flash-store.js';
 import { OPTION_BYTES_FILE } from './option-bytes.js';
+import { loadOrCreateEcuSecret, type EcuSecretInfo } from './secret.js';
+import { SecurityAccess } from './security-access.js';
+import { EcuState, IDENT_DID, STATE_FILE, type EcuIdentity } from './state.js';
 
 export interface NvmOptions {
   /** Flash model of a new ECU (an existing one keeps its own; a different explicit model is refused). */
   model?: string | EcuFlashModel;
   /** Identity of a new ECU (VIN, serial, spare part, hardware id; default hardware id = flash model name). */
   identity?: Partial<EcuIdentity>;
-  /** SecurityAccess secret; default `defaultEcuSecret(<serial number>)` — simulator only. */
+  /**
+   * SecurityAccess secret. Default: the ECU's own random secret, made at first start and kept in
+   * `<dir>/security-secret` (0600, src/ecu/secret.ts); a memory-only ECU makes a random one per instance.
+   */
   secret?: Uint8Array;
   /** Clock for the lockout delay and the flash timing; default `systemClock`. */
   clock?: Clock;
@@ -59,6 +64,8 @@ export interface EcuNvm {
   readonly application: ApplicationRecord;
   readonly security: SecurityAccess;
   readonly dtcs: DtcStore;
+  /** The SecurityAccess secret and its file (for the simulator, which hands it to the gateway and the manager's key store). */
+  readonly securitySecret: Readonly<EcuSecretInfo>;
   /** The hardware id manifests must name (DID 0xF191). */
   hardwareId(): string;
   /** Version and product read from the bootloader region (DID 0xF180), `null` if it holds no boot info. */
@@ -71,8 +78,11 @@ export interface EcuNvm {
 /** Opens (or creates) the ECU in `dir`; refuses a provisioned ECU that lost a file (see `reprovision`). */
 export function openNvm(dir: string, options: NvmOptions = {}): EcuNvm {
   const lost = checkProvisioned(dir, options);
-  const nvm = assemble(options, (identity) => EcuState.open(dir, identity), (beforeErase) =>
-    Flash.open(dir, { model: options.model, beforeErase }),
+  const nvm = assemble(
+    options,
+    (identity) => EcuState.open(dir, identity),
+    (beforeErase) => Flash.open(dir, { model: options.model, beforeErase }),
+    () => loadOrCreateEcuSecret(dir),
   );
   if (lost.length > 0) {
     // A recreated flash holds no application: a descriptor that still names one must not survive it.
@@ -85,8 +95,11 @@ export function openNvm(dir: string, options: NvmOptions = {}): EcuNvm {
 
 /** An ECU whose memory lives only in this process. */
 export function memoryNvm(options: NvmOptions = {}): EcuNvm {
-  return assemble(options, (identity) => EcuState.inMemory(identity), (beforeErase) =>
-    Flash.inMemory({ model: options.model, beforeErase }),
+  return assemble(
+    options,
+    (identity) => EcuState.inMemory(identity),
+    (beforeErase) => Flash.inMemory({ model: options.model, beforeErase }),
+    () => ({ secret: Uint8Array.from(randomBytes(32)), file: undefined, created: true }),
   );
 }
 
@@ -114,6 +127,7 @@ function assemble(
   options: NvmOptions,
   openState: (identity: Partial<EcuIdentity>) => EcuState,
   openFlash: (beforeErase: (page: number) => void) => Flash,
+  openSecret: () => EcuSecretInfo,
 ): EcuNvm {
   const hook: { record?: ApplicationRecord } = {};
   const flash = openFlash((page) => {
@@ -121,11 +135,13 @@ function assemble(
     if (page >= app.start && page < app.end) hook.record?.invalidate();
   });
   let state: EcuState;
+  let securitySecret: EcuSecretInfo;
   try {
     // A new ECU's hardware id defaults to its flash model (an existing state keeps its own).
     const identity: Partial<EcuIdentity> = { ...options.identity };
     identity.hardwareId ??= flash.model.name;
     state = openState(identity);
+    securitySecret = options.secret === undefined ? openSecret() : { secret: Uint8Array.from(options.secret), file: undefined, created: false };
   } catch (e) {
     flash.close();
     throw e;
@@ -133,9 +149,8 @@ function assemble(
   const hardwareId = (): string => Buffer.from(state.readDid(IDENT_DID.hardwareNumber) ?? new Uint8Array()).toString('latin1');
   const record = new ApplicationRecord(flash, state.applicationSlot(), hardwareId);
   hook.record = record;
-  const serial = Buffer.from(state.readDid(IDENT_DID.serialNumber) ?? new Uint8Array()).toString('latin1');
   const security = new SecurityAccess({
-    secret: options.secret ?? defaultEcuSecret(serial),
+    secret: securitySecret.secret,
     store: state.slot('security'),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.rng === undefined ? {} : { rng: options.rng }),
@@ -151,6 +166,7 @@ function assemble(
     application: record,
     security,
     dtcs,
+    securitySecret,
     hardwareId,
     bootInfo: () => parseBootInfo(flash.read(flash.layout.bootloader.start, flash.layout.bootloader.end - flash.layout.bootloader.start)),
     applicationStatus: () => record.status(),

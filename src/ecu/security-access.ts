@@ -9,7 +9,7 @@
  * attempt counter starts again from 0. Counter and lockout end time are persisted (they survive a reset;
  * the lockout end is a time on the injected clock, so the clock must be wall time to span a restart).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { systemClock, type Clock } from '../protocol/clock.js';
 import { NRC, UdsNegativeError } from '../protocol/uds/nrc.js';
 import { memoryPersisted, type Persisted } from './state.js';
@@ -31,17 +31,6 @@ export const SEED_LENGTH = 16;
 
 /** The key rule (ARCHITECTURE.md §2.4), shared with testers: src/security/access-key.ts. */
 export { securityAccessKey as computeKey } from '../security/access-key.js';
-
-const SIMULATOR_SECRET_LABEL = 'ota-service-manager/simulator/ecu-secret/v1';
-
-/**
- * The simulator's default ECU secret: HMAC-SHA256(key = "ota-service-manager/simulator/ecu-secret/v1",
- * data = ecuId as UTF-8), 32 bytes. SIMULATOR ONLY: anyone who knows the ECU id can derive it; a real
- * ECU gets a random per-device secret at end of line. Pass `secret` to `SecurityAccess` to override.
- */
-export function defaultEcuSecret(ecuId: string): Uint8Array {
-  return Uint8Array.from(createHmac('sha256', SIMULATOR_SECRET_LABEL).update(ecuId, 'utf8').digest());
-}
 
 export interface SecurityAccessOptions {
   /** The ECU secret the key is computed with. */

@@ -45,6 +45,10 @@ export const MANAGER_CODES = [
   'MGR_LOG_UNAVAILABLE',
   /** A diagnostic request's diag_log row could not be committed: its answer is withheld (the row is retried). */
   'MGR_LOG_FAILED',
+  /** The ECU secret key store (`<data>/manager/ecu-secrets.json` + `.key`) is unreadable or does not decrypt. */
+  'MGR_SECRET_STORE',
+  /** The API would listen on a non-loopback address without HTTPS (no certificate, no `--insecure-http`). */
+  'MGR_API_TLS',
 ] as const;
 export type ManagerCode = (typeof MANAGER_CODES)[number];
 

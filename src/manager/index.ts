@@ -15,3 +15,4 @@ export { BlobStore, FIRMWARE_ID_LENGTH, FirmwareRepository, type AddFirmwareInpu
 export { DEFAULT_JOB_TTL_MS, JobEngine, JobService, chooseChunkSize, type CreateJobInput, type Job, type JobPhase, type JobPlan, type TransferInfo } from './jobs/index.js';
 export { FIRMWARE_BODY_LIMIT } from './http/update-routes.js';
 export type { AuditEntry, DiagLogEntry, EcuRecord, VehicleRecord } from './store/index.js';
+export { ECU_SECRETS_FILE, ECU_SECRETS_KEY_FILE, openEcuSecretStore, type EcuSecretStore } from './ecu-secrets.js';

@@ -14,7 +14,9 @@ import { ManagerError } from './errors.js';
 import { BlobStore, FirmwareRepository } from './firmware/index.js';
 import { JobEngine, JobService, type JobEngineStats } from './jobs/index.js';
 import { startApi, type ApiServer } from './http/server.js';
-import { ensureApiToken } from './http/token.js';
+import { openApiToken } from './http/token.js';
+import { apiTlsFor, isLoopbackHost } from './http/tls.js';
+import { openEcuSecretStore, type EcuSecretStore } from './ecu-secrets.js';
 import { BrokerLink } from './link.js';
 import { errorFields, stderrLog, type ManagerLog } from './log.js';
 import { DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, managerPaths, type ManagerPaths } from './paths.js';
@@ -28,8 +30,11 @@ export interface ManagerOptions {
   dataDir: string;
   /** Default mqtts://127.0.0.1:8883. */
   brokerUrl?: string;
-  /** Default 127.0.0.1:8080; port 0 picks an ephemeral port (see Manager.apiUrl). */
-  http?: { host?: string; port?: number };
+  /**
+   * Default 127.0.0.1:8080; port 0 picks an ephemeral port (see Manager.apiUrl). A non-loopback host gets
+   * HTTPS with `<pki>/api.pem` (http/tls.ts), or plain HTTP only with `insecureHttp`.
+   */
+  http?: { host?: string; port?: number; insecureHttp?: boolean };
   log?: ManagerLog;
   /** The PKI directory and the manager certificate's name in it (default `<data>/pki`, `manager`). */
   pki?: { dir?: string; name?: string };
@@ -85,6 +90,10 @@ export interface Manager {
   readonly firmware: FirmwareRepository;
   /** Update jobs (create, list, show, cancel). */
   readonly jobs: JobService;
+  /** ECU SecurityAccess secrets by vehicle and ECU (`<data>/manager/ecu-secrets.json`, encrypted at rest). */
+  readonly ecuSecrets: EcuSecretStore;
+  /** True when this start made the API token (`paths.apiToken`): the one start that may show it. */
+  readonly apiTokenCreated: boolean;
   diagnose(req: DiagnoseRequest): Promise<DiagResult>;
   vehicles(): Promise<VehicleView[]>;
   vehicle(id: string): Promise<VehicleView | undefined>;
@@ -121,7 +130,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     const keptAs = setAsideSqliteFile(paths.database);
     if (keptAs !== undefined) log('warn', 'store.reset', { file: paths.database, keptAs });
   }
-  const token = await ensureApiToken(paths.apiToken);
+  const { token, created: apiTokenCreated } = await openApiToken(paths.apiToken);
   const store = await openSqliteStore(paths.database, {
     mustExist: ranBefore && opts.resetDatabase !== true,
     onDiagLogError: (e, rows) => log('error', 'diag.log_failed', { rows, ...errorFields(e) }),
@@ -234,8 +243,12 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
       counters,
       ...(opts.reconnect ? { backoff: opts.reconnect } : {}),
     });
+    const apiHost = opts.http?.host ?? DEFAULT_API_HOST;
+    const tls = await apiTlsFor(apiHost, pkiDir, opts.http?.insecureHttp === true);
+    if (tls === undefined && !isLoopbackHost(apiHost)) log('warn', 'api.insecure_http', { host: apiHost });
     api = await startApi({
-      host: opts.http?.host ?? DEFAULT_API_HOST,
+      ...(tls === undefined ? {} : { tls }),
+      host: apiHost,
       port: opts.http?.port ?? DEFAULT_API_PORT,
       token,
       log,
@@ -276,6 +289,8 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     store,
     firmware: repository,
     jobs,
+    ecuSecrets: openEcuSecretStore(paths.managerDir),
+    apiTokenCreated,
     diagnose: (r) => diagnostics.diagnose(r),
     vehicles,
     vehicle,

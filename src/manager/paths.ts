@@ -14,6 +14,8 @@ export interface ManagerPaths {
   blobsDir: string;
   /** `{ api, broker, pid }` while a manager runs: how the CLI finds it. */
   managerJson: string;
+  /** The manager's own directory, `<data>/manager` (database, token, blobs, ECU secret key store). */
+  managerDir: string;
 }
 
 /** The data directory: `--data`, else `$OTA_HOME`, else `./.ota`. */
@@ -30,5 +32,6 @@ export function managerPaths(dataDir: string): ManagerPaths {
     apiToken: join(d, 'manager', 'api-token'),
     blobsDir: join(d, 'manager', 'blobs'),
     managerJson: join(d, 'manager.json'),
+    managerDir: join(d, 'manager'),
   };
 }

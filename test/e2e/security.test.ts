@@ -17,7 +17,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { startBroker } from '../../src/broker/index.js';
 import { ApiClient } from '../../src/cli/api-client.js';
 import { parseDiagWords } from '../../src/cli/diag/actions.js';
-import { runDiag, type DiagTarget } from '../../src/cli/diag/run.js';
+import { keyStoreSecret, runDiag, type DiagTarget } from '../../src/cli/diag/run.js';
 import { startSimulatedVehicle, type SimulatedVehicle } from '../../src/cli/sim/vehicle.js';
 import { ensureFleet, ensurePki } from '../../src/cli/up/setup.js';
 import { createManager, silentLog, type Manager, type ManagerStats } from '../../src/manager/index.js';
@@ -77,8 +77,10 @@ function securitySuite(target: Target): void {
         const v = await manager.vehicle(vin);
         return v?.reachable === true && v.ecus.length === 2;
       });
+      // As `ota up` does: the manager's key store learns the ECUs' own secrets, `unlock` reads it.
+      for (const [ecu, secret] of vehicle.ecuSecrets) await manager.ecuSecrets.put(vin, ecu, secret);
       client = await ApiClient.open(data.dir, {});
-      const target0: DiagTarget = { client, vehicleId: vin, ecu: 'engine' };
+      const target0: DiagTarget = { client, vehicleId: vin, ecu: 'engine', storedSecret: keyStoreSecret(manager.paths.managerDir) };
       diag = (words) => runDiag(target0, parseDiagWords(words));
       rogue = await mqtt.connectAsync(broker.url, {
         ca: await readFile(join(pkiDir, 'ca.pem'), 'utf8'),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FLASH_FILES } from '../../src/ecu/flash-store.js';
 import { OPTION_BYTES_FILE, readFloorCopy } from '../../src/ecu/option-bytes.js';
@@ -12,7 +12,8 @@ import { BOOTLOADER_VERSION } from '../../src/ecu/bootloader-image.js';
 import { APP_ERROR } from '../../src/ecu/descriptor.js';
 import { ALL_DTC_GROUPS as DTC_GROUP_ALL } from '../../src/protocol/uds/dtc.js';
 import { memoryNvm, openNvm } from '../../src/ecu/nvm.js';
-import { computeKey, defaultEcuSecret, SA_LEVEL } from '../../src/ecu/security-access.js';
+import { ECU_SECRET_CODES, SECRET_FILE } from '../../src/ecu/secret.js';
+import { computeKey, SA_LEVEL } from '../../src/ecu/security-access.js';
 import { pseudoRandomBytes, tempDir } from './helpers.js';
 
 const APP = 0x0800_2000;
@@ -50,11 +51,56 @@ describe('EcuNvm', () => {
     assert.equal(nvm.applicationStatus().valid, true);
   });
 
-  it('uses defaultEcuSecret(serial number) unless a secret is given', () => {
-    const nvm = memoryNvm({ identity: { serialNumber: 'ENG-7' } });
-    const seed = nvm.security.requestSeed(SA_LEVEL.programming.requestSeed);
-    nvm.security.sendKey(SA_LEVEL.programming.sendKey, computeKey(defaultEcuSecret('ENG-7'), seed));
-    assert.equal(nvm.security.unlockedLevel, SA_LEVEL.programming.requestSeed);
+  it('makes a random secret at first start, keeps it 0600 in security-secret, and uses it after a restart', () => {
+    const { dir, cleanup } = tempDir();
+    const other = tempDir();
+    try {
+      const a = openNvm(dir, { identity: { serialNumber: 'ENG-7' } });
+      assert.equal(a.securitySecret.created, true);
+      assert.equal(a.securitySecret.file, join(dir, SECRET_FILE));
+      assert.equal(a.securitySecret.secret.length, 32);
+      assert.equal(statSync(join(dir, SECRET_FILE)).mode & 0o777, 0o600);
+      const secret = a.securitySecret.secret;
+      a.close();
+      const b = openNvm(dir);
+      assert.equal(b.securitySecret.created, false);
+      assert.deepEqual(b.securitySecret.secret, secret);
+      const seed = b.security.requestSeed(SA_LEVEL.programming.requestSeed);
+      b.security.sendKey(SA_LEVEL.programming.sendKey, computeKey(secret, seed));
+      assert.equal(b.security.unlockedLevel, SA_LEVEL.programming.requestSeed);
+      b.close();
+      // The same serial number elsewhere: another secret (nothing a tester reads derives it).
+      const c = openNvm(other.dir, { identity: { serialNumber: 'ENG-7' } });
+      assert.notDeepEqual(c.securitySecret.secret, secret);
+      c.close();
+    } finally {
+      cleanup();
+      other.cleanup();
+    }
+  });
+
+  it('uses a given secret without writing it, and refuses a corrupt secret file with ECU_SECRET_CORRUPT', () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const given = new Uint8Array(16).fill(9);
+      const a = openNvm(dir, { secret: given });
+      assert.deepEqual(a.securitySecret, { secret: given, file: undefined, created: false });
+      a.close();
+      assert.throws(() => statSync(join(dir, SECRET_FILE)), { code: 'ENOENT' });
+      writeFileSync(join(dir, SECRET_FILE), 'not hex\n', { mode: 0o600 });
+      assert.throws(() => openNvm(dir), { code: ECU_SECRET_CODES.corrupt });
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('a memory-only ECU gets a random secret per instance', () => {
+    const a = memoryNvm({ identity: { serialNumber: 'ENG-7' } });
+    const b = memoryNvm({ identity: { serialNumber: 'ENG-7' } });
+    assert.notDeepEqual(a.securitySecret.secret, b.securitySecret.secret);
+    const seed = a.security.requestSeed(SA_LEVEL.programming.requestSeed);
+    a.security.sendKey(SA_LEVEL.programming.sendKey, computeKey(a.securitySecret.secret, seed));
+    assert.equal(a.security.unlockedLevel, SA_LEVEL.programming.requestSeed);
   });
 
   it('keeps flash, descriptor, counter, DTCs, security counters and DIDs across a restart', async () => {

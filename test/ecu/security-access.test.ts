@@ -5,7 +5,6 @@ import { ProtocolError } from '../../src/protocol/errors.js';
 import { nrcErrorCode } from '../../src/protocol/uds/nrc.js';
 import {
   computeKey,
-  defaultEcuSecret,
   SA_LEVEL,
   SecurityAccess,
   type SecurityAccessOptions,
@@ -54,12 +53,6 @@ describe('computeKey', () => {
     const key = computeKey(Buffer.from('Jefe'), Buffer.from('what do ya want for nothing?'));
     // RFC 4231 §4.3 HMAC-SHA-256, first 28 bytes (the data is 28 bytes long)
     assert.equal(Buffer.from(key).toString('hex'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b9');
-  });
-
-  it('defaultEcuSecret is 32 bytes, deterministic per ECU id, different across ids', () => {
-    assert.equal(defaultEcuSecret('SIM0001').length, 32);
-    assert.deepEqual(defaultEcuSecret('SIM0001'), defaultEcuSecret('SIM0001'));
-    assert.notDeepEqual(defaultEcuSecret('SIM0001'), defaultEcuSecret('SIM0002'));
   });
 });
 

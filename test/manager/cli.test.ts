@@ -36,12 +36,13 @@ describe('ota manager', () => {
       const health = await waitFor(
         'broker connected',
         async () => {
-          const h = (await (await fetch(info.api + '/api/v1/health')).json()) as { broker: { connected: boolean } };
-          return h.broker.connected ? h : undefined;
+          const token = (await readFile(join(data.dataDir, 'manager', 'api-token'), 'utf8')).trim();
+          const h = (await (await fetch(info.api + '/api/v1/health', { headers: { authorization: `Bearer ${token}` } })).json()) as { broker?: { connected: boolean } };
+          return h.broker?.connected === true ? h : undefined;
         },
         10_000,
       );
-      assert.equal(health.broker.connected, true);
+      assert.equal(health.broker?.connected, true);
       await waitFor('banner', () => out.includes('/api/v1'));
       assert.ok(out.includes(info.api));
       child.kill('SIGTERM');

@@ -1,5 +1,5 @@
 /**
- * The API bearer token. `ota up` prints `http://127.0.0.1:8080/#token=<token>`: the fragment never reaches
+ * The API bearer token. `ota up` prints `http://127.0.0.1:8080/#token=<token>` once (first start, on a terminal): the fragment never reaches
  * the server (nor any log or Referer), the dashboard moves it into sessionStorage (this tab only, gone
  * when the tab closes) and removes it from the address bar so it is not bookmarked or shared by accident.
  */

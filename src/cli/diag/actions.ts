@@ -10,7 +10,7 @@ import { didInfo, parseByte, parseDid, parseNumber, parseReset, parseSession } f
 
 export type DiagAction =
   | { verb: 'session'; session: number }
-  | { verb: 'unlock'; level?: number; secret?: Uint8Array }
+  | { verb: 'unlock'; level?: number; secret?: Uint8Array; secretFile?: string }
   | { verb: 'read-did'; dids: number[] }
   | { verb: 'write-did'; did: number; data: Uint8Array }
   | { verb: 'read-dtc'; mask: number }
@@ -28,7 +28,7 @@ export type DiagVerb = DiagAction['verb'];
 /** Usage of every verb, one line each (help texts of `ota diag` and the shell). */
 export const DIAG_USAGE: ReadonlyArray<readonly [DiagVerb, string, string]> = [
   ['session', 'session <default|extended|programming|0xNN>', 'DiagnosticSessionControl (10)'],
-  ['unlock', 'unlock [--level 0x01|0x11] [--secret hex]', 'SecurityAccess (27): seed, key computed here, send key'],
+  ['unlock', 'unlock [--level 0x01|0x11] [--secret-file file|-]', 'SecurityAccess (27): seed, key computed here, send key'],
   ['read-did', 'read-did <did…>', 'ReadDataByIdentifier (22), one request per DID; hex (F190) or a name (vin, serial, app-version, …)'],
   ['write-did', 'write-did <did> <hex|text> [--hex|--text]', 'WriteDataByIdentifier (2E)'],
   ['read-dtc', 'read-dtc [--mask 0xFF]', 'ReadDTCInformation reportDTCByStatusMask (19 02)'],
@@ -47,7 +47,7 @@ export const DIAG_VERBS: readonly DiagVerb[] = DIAG_USAGE.map(([v]) => v);
 
 /** Options each verb takes, and whether the option has a value. */
 const VERB_OPTIONS: Partial<Record<DiagVerb, Readonly<Record<string, boolean>>>> = {
-  unlock: { '--level': true, '--secret': true },
+  unlock: { '--level': true, '--secret': true, '--secret-file': true },
   'write-did': { '--hex': false, '--text': false },
   'read-dtc': { '--mask': true },
   'clear-dtc': { '--group': true },
@@ -130,7 +130,9 @@ export function parseDiagWords(words: readonly string[]): DiagAction {
       arity(verb, args, 0, 0);
       const level = opts.get('--level');
       const secret = opts.get('--secret');
+      const secretFile = opts.get('--secret-file');
       const action: DiagAction = { verb };
+      if (secretFile !== undefined) action.secretFile = secretFile;
       if (level !== undefined) {
         const n = parseByte(level, 'level');
         if (n % 2 !== 1 || n > 0x41) throw usage(`--level ${level}: a requestSeed level is odd, 0x01-0x41 (0x01 extended, 0x11 programming)`);

@@ -4,7 +4,10 @@
  * (a multi-DID response carries no lengths), and `unlock` is the SecurityAccess exchange:
  *
  *   level   --level, else from the active session (DID F186): programming → 0x11, otherwise 0x01
- *   secret  --secret, else the simulator's documented default, defaultEcuSecret(<ECU serial, DID F18C>)
+ *   secret  --secret-file (or - for stdin), else $OTA_ECU_SECRET, else --secret (warned: it is on the command
+ *           line), else the manager's key store in the data directory (`ota up` keeps the secrets of the
+ *           ECUs it simulates there: <data>/manager/ecu-secrets.json, encrypted, 0600), else a prompt
+ *           without echo when standard input is a terminal
  *   27 <level> → 67 <level> <seed>      (an all-zero seed: already unlocked)
  *   key = HMAC-SHA256(secret, seed)[0..seed length)        (ARCHITECTURE.md §2.4, computed here)
  *   27 <level+1> <key> → 67 <level+1>
@@ -12,12 +15,14 @@
  * The secret never leaves this process; the key is single-use. The unlock lasts as long as the ECU
  * stays in its non-default session, which the gateway keeps alive with TesterPresent between commands.
  */
-import { defaultEcuSecret } from '../../ecu/security-access.js';
+import { OtaError } from '../../protocol/errors.js';
 import { hexNum, toHex } from '../../protocol/hex.js';
 import { DID, decodeResponse, dtcStatusBits, encodeRequest, formatDtc, nrcName, serviceName, type UdsResponse } from '../../protocol/uds/index.js';
+import { redactDescription, redactUds, redactUdsHex } from '../../protocol/uds/redact.js';
 import { securityAccessKey } from '../../security/access-key.js';
-import type { DiagResult } from '../../manager/index.js';
+import { openEcuSecretStore, type DiagResult } from '../../manager/index.js';
 import type { ApiClient } from '../api-client.js';
+import { CLI_SECRET_CODES, promptSecret, resolveSecret, SECRET_ENV, type ChosenSecret, type SecretPromptIo } from '../secret-source.js';
 import { requestOf, type DiagAction } from './actions.js';
 import { describeDidValue, didInfo, dtcText, sessionName } from './catalog.js';
 
@@ -28,6 +33,13 @@ export interface DiagTarget {
   ecu: string;
   /** The manager's overall wait per request (default: the manager's 10 s). */
   timeoutMs?: number;
+  /** unlock: the secret when no option or $OTA_ECU_SECRET gives one (the CLI passes the key store's lookup). */
+  storedSecret?: (vehicleId: string, ecu: string) => Promise<ChosenSecret | undefined>;
+  /** unlock: a terminal to ask the secret on (no echo) when nothing else gives one; none = never ask. */
+  terminal?: SecretPromptIo;
+  /** unlock: the environment for $OTA_ECU_SECRET (default process.env) and where warnings go (default stderr). */
+  env?: NodeJS.ProcessEnv;
+  warn?: (text: string) => void;
 }
 
 /** What a command did: `ok` false when any answer was negative. */
@@ -45,10 +57,14 @@ export interface DiagReport {
 
 const SHOWN_BYTES = 48;
 
-/** Hex of a request or response for a line: spaced, cut after 48 bytes; sendKey keys are not shown. */
-function shownHex(hex: string): string {
-  const bytes = Buffer.from(hex, 'hex');
-  if (bytes[0] === 0x27 && bytes.length > 2 && (bytes[1] as number) % 2 === 0) return `${toHex(bytes.subarray(0, 2))} <key: ${bytes.length - 2} bytes>`;
+/**
+ * Hex of a request or response for a line: spaced, cut after 48 bytes; seeds, keys and 0x29 proofs
+ * redacted by the one rule (src/protocol/uds/redact.ts).
+ */
+export function shownHex(hex: string): string {
+  const bytes = Uint8Array.from(Buffer.from(hex, 'hex'));
+  const { visible, redacted } = redactUds(bytes);
+  if (redacted > 0) return `${toHex(visible)} <${redacted} bytes redacted>`;
   const head = toHex(bytes.subarray(0, SHOWN_BYTES));
   return bytes.length > SHOWN_BYTES ? `${head} … (${bytes.length} bytes)` : head;
 }
@@ -76,7 +92,8 @@ function decodedLines(r: DiagResult): string[] {
   if (r.response === null) return ['positive (response suppressed)'];
   if (!r.positive) return [negativeLine(r)];
   if (r.decoded === null || typeof r.decoded !== 'object') return [`positive response (not decoded: ${r.decodeError?.code ?? 'unknown'})`];
-  const d = r.decoded as Record<string, unknown>;
+  // Seeds, keys and 0x29 proofs are not printed (src/protocol/uds/redact.ts).
+  const d = redactDescription(r.decoded, r.response) as Record<string, unknown>;
   const head = `${String(d['service'])}${typeof d['subFunction'] === 'string' ? ` ${d['subFunction']}` : ''}: positive response`;
   const skip = new Set(['service', 'direction', 'sid', 'subFunction', 'subFunctionValue', 'suppressPositiveResponse']);
   // A DID without a standard name: the catalog's name (the virtual ECU's own DIDs).
@@ -183,14 +200,18 @@ async function unlock(action: Extract<DiagAction, { verb: 'unlock' }>, target: D
     if (session === undefined) return report(false, [...lines, 'cannot read the active session (DID F186); give --level']);
     level = session[0] === 0x02 ? 0x11 : 0x01;
   }
-  let secret = action.secret;
-  let secretSource = '--secret';
-  if (secret === undefined) {
-    const serial = await readText(DID.ECUSerialNumber);
-    if (serial === undefined) return report(false, [...lines, 'cannot read the ECU serial number (DID F18C); give --secret']);
-    secret = defaultEcuSecret(serial.toString('latin1'));
-    secretSource = `the simulator's default secret of ECU serial ${JSON.stringify(serial.toString('latin1'))}`;
+  const options = { ...(action.secret === undefined ? {} : { secret: action.secret }), ...(action.secretFile === undefined ? {} : { secretFile: action.secretFile }) };
+  const chosen =
+    (await resolveSecret(options, target.env ?? process.env, target.warn ?? ((t) => void process.stderr.write(t)), target.terminal)) ??
+    (await target.storedSecret?.(target.vehicleId, target.ecu)) ??
+    (target.terminal?.input.isTTY === true ? { secret: await promptSecret(target.terminal), source: 'the terminal' } : undefined);
+  if (chosen === undefined) {
+    throw new OtaError(
+      CLI_SECRET_CODES.missing,
+      `no SecurityAccess secret for ECU ${target.ecu} of ${target.vehicleId}: give --secret-file <file> (- reads standard input) or $${SECRET_ENV}; \`ota up\` keeps the secrets of the ECUs it simulates in <data>/manager/ecu-secrets.json`,
+    );
   }
+  const { secret, source: secretSource } = chosen;
 
   const seedResult = await send(encodeRequest({ service: 'SecurityAccess', securityAccessType: level, data: new Uint8Array(), suppressPositiveResponse: false }));
   lines.push(...exchangeLines(seedResult));
@@ -208,8 +229,23 @@ async function unlock(action: Extract<DiagAction, { verb: 'unlock' }>, target: D
   return report(true, lines, { level: hexNum(level), unlocked: true, already: false });
 }
 
-/** The report as the JSON a script reads. */
+/** An exchange as it may be printed: seeds, keys and 0x29 proofs redacted (src/protocol/uds/redact.ts). */
+export function redactExchange(r: DiagResult): DiagResult {
+  const response = r.response === null ? null : redactUdsHex(r.response);
+  return { ...r, request: redactUdsHex(r.request), response, decoded: r.response === null ? r.decoded : (redactDescription(r.decoded, r.response) as DiagResult['decoded']) };
+}
+
+/** The key store lookup for DiagTarget.storedSecret: the manager's key store in `managerDir`. */
+export function keyStoreSecret(managerDir: string): (vehicleId: string, ecu: string) => Promise<ChosenSecret | undefined> {
+  const store = openEcuSecretStore(managerDir);
+  return async (vehicleId, ecu) => {
+    const secret = await store.get(vehicleId, ecu);
+    return secret === undefined ? undefined : { secret, source: `the key store ${store.file}` };
+  };
+}
+
+/** The report as the JSON a script reads (exchanges under the redaction rule). */
 export function reportJson(r: DiagReport): object {
-  return { ok: r.ok, command: r.command, vehicleId: r.vehicleId, ecu: r.ecu, ...(r.result === undefined ? {} : { result: r.result }), exchanges: r.exchanges };
+  return { ok: r.ok, command: r.command, vehicleId: r.vehicleId, ecu: r.ecu, ...(r.result === undefined ? {} : { result: r.result }), exchanges: r.exchanges.map(redactExchange) };
 }
 

@@ -8,8 +8,6 @@ import { DEFAULT_FLASH_TIMING } from '../../ecu/flash-timing.js';
 import { openNvm } from '../../ecu/nvm.js';
 import { bindCanNode } from '../../ecu/links/can-node.js';
 import { createVirtualEcu, type VirtualEcu } from '../../ecu/server/index.js';
-import { defaultEcuSecret } from '../../ecu/security-access.js';
-import { IDENT_DID } from '../../ecu/state.js';
 import type { GatewayLog } from '../../gateway/index.js';
 import type { TrustStore } from '../../security/pki/index.js';
 import { FUNCTIONAL_CAN_ID, type SimEcuSpec } from './ecu-spec.js';
@@ -34,8 +32,11 @@ export interface EcuNodeOptions {
 export interface EcuNode {
   readonly name: string;
   readonly ecu: VirtualEcu;
-  /** The ECU's SecurityAccess secret (the simulator's default for its serial number), for the gateway to flash it. */
+  /** The ECU's SecurityAccess secret (its own random one, src/ecu/secret.ts), for the gateway to flash it. */
   readonly secret: Uint8Array;
+  /** Where the ECU keeps it (`<stateDir>/security-secret`, 0600), and whether this start made it. */
+  readonly secretFile: string | undefined;
+  readonly secretCreated: boolean;
   close(): void;
 }
 
@@ -64,13 +65,13 @@ export function createEcuNode(o: EcuNodeOptions): EcuNode {
   }
   const node = o.bus.attach(o.spec.name);
   const can = bindCanNode(node, ecu.handler, { requestId: o.spec.requestId, responseId: o.spec.responseId, functionalId: FUNCTIONAL_CAN_ID, clock: o.clock });
-  // The secret the NVM derived (openNvm without `secret`): from the serial number the ECU keeps in its state.
-  const serial = Buffer.from(nvm.state.readDid(IDENT_DID.serialNumber) ?? new Uint8Array()).toString('latin1');
   let closed = false;
   return {
     name: o.spec.name,
     ecu,
-    secret: defaultEcuSecret(serial),
+    secret: nvm.securitySecret.secret,
+    secretFile: nvm.securitySecret.file,
+    secretCreated: nvm.securitySecret.created,
     close: () => {
       if (closed) return;
       closed = true;

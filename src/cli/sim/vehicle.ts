@@ -8,7 +8,7 @@
  * restarted vehicle finds its ECUs as it left them. A new ECU is factory-programmed with a demo
  * application (factory.ts) unless `factoryApplication: false`. The gateway keeps its update store in
  * `<dataDir>/vehicles/<V>/gateway/` (update jobs, images, last-good images) and knows each virtual
- * ECU's SecurityAccess secret (the simulator default, `defaultEcuSecret(serial)`), so it can flash them.
+ * ECU's SecurityAccess secret (each ECU's own random one, `<ecu dir>/security-secret`), so it can flash them.
  * Its update store group-commits downloaded chunks (`update.groupCommit`; override through `gateway.update`).
  */
 import { join } from 'node:path';
@@ -63,6 +63,8 @@ export interface SimulatedVehicle {
   readonly ecus: ReadonlyMap<string, VirtualEcu>;
   /** The ECU specs in use. */
   readonly specs: readonly SimEcuSpec[];
+  /** The virtual ECUs' SecurityAccess secrets by name (`ota up` keeps them in the manager's key store). */
+  readonly ecuSecrets: ReadonlyMap<string, Uint8Array>;
   /** Stops the gateway (gracefully, or `abrupt` like a power loss), then the ECUs; their state stays on disk. */
   close(options?: { abrupt?: boolean }): Promise<void>;
 }
@@ -179,6 +181,7 @@ export async function startSimulatedVehicle(options: SimulatedVehicleOptions): P
     bus,
     ecus: new Map(nodes.map((n) => [n.name, n.ecu])),
     specs,
+    ecuSecrets: new Map(nodes.map((n) => [n.name, n.secret])),
     async close(closeOptions = {}) {
       if (closed) return;
       closed = true;

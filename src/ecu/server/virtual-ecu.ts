@@ -31,7 +31,7 @@ export interface VirtualEcuOptions {
   model?: string | EcuFlashModel;
   /** VIN, serial number, spare part number, hardware id of a new ECU (defaults: `DEFAULT_IDENTITY`, hardware id = model). */
   identity?: Partial<EcuIdentity>;
-  /** SecurityAccess secret; default `defaultEcuSecret(serialNumber)` (simulator only). */
+  /** SecurityAccess secret; default the ECU's own random one (`<stateDir>/security-secret`, src/ecu/secret.ts). */
   secret?: Uint8Array;
   /** Fleet CA the release certificate of a manifest must chain to. Without it routine 0xFF01 accepts nothing (NRC 0x22). */
   trust?: TrustStore;

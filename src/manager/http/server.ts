@@ -1,5 +1,6 @@
 /**
- * The manager's HTTP API (Fastify), JSON under /api/v1, bearer-token protected except /health.
+ * The manager's HTTP API (Fastify), JSON under /api/v1, bearer-token protected except /health (which
+ * answers only `{ status }` without the token).
  * The full reference (routes, bodies, status codes) is in src/manager/README.md.
  */
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,7 @@ import { errorFields, type ManagerLog } from '../log.js';
 import type { AuditEntry, DiagLogEntry } from '../store/index.js';
 import { registerDashboard } from './dashboard.js';
 import { httpError } from './errors.js';
+import type { ApiTls } from './tls.js';
 import { bearerToken, tokenMatches } from './token.js';
 import { registerUpdateRoutes, type UpdateHandlers } from './update-routes.js';
 import { diagBodySchema, listQuerySchema, vehicleParamsSchema, type DiagBody, type ListQuery, type VehicleParams } from './schemas.js';
@@ -19,7 +21,8 @@ export const API_PREFIX = '/api/v1';
 
 /** What the routes call; the manager wires these to its store, sessions, diagnostics, repository and jobs. */
 export interface ApiHandlers extends UpdateHandlers {
-  health(): object;
+  /** `{ status, … }`: everything for a caller with the token, only `status` for anyone else. */
+  health(): { status: string } & Record<string, unknown>;
   vehicles(): Promise<unknown[]>;
   /** undefined → 404 VEHICLE_UNKNOWN. */
   vehicle(id: string): Promise<unknown>;
@@ -36,6 +39,8 @@ export interface ApiOptions {
   token: string;
   handlers: ApiHandlers;
   log: ManagerLog;
+  /** Serve HTTPS with this certificate (http/tls.ts decides when); default plain HTTP. */
+  tls?: ApiTls;
 }
 
 /** A listening API server. `url` uses the bound address and port (127.0.0.1 when bound to any). */
@@ -56,6 +61,7 @@ function actorOf(req: FastifyRequest): string {
 
 function buildApp(opts: ApiOptions): FastifyInstance {
   const app = Fastify({
+    ...(opts.tls === undefined ? {} : { https: { cert: opts.tls.certPem, key: opts.tls.keyPem, minVersion: 'TLSv1.2' as const } }),
     logger: false,
     bodyLimit: 512 * 1024,
     // No type coercion and no silent dropping: a body either matches its schema or is a 400.
@@ -84,7 +90,13 @@ function buildApp(opts: ApiOptions): FastifyInstance {
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
   });
 
-  app.get(`${API_PREFIX}/health`, () => h.health());
+  // Without a valid token /health answers only { status }: version, broker address and uptime help an
+  // attacker choose an exploit and a target, and a load balancer's probe needs none of them.
+  app.get(`${API_PREFIX}/health`, (req) => {
+    const full = h.health();
+    const presented = bearerToken(req.headers.authorization);
+    return presented !== undefined && tokenMatches(opts.token, presented) ? full : { status: full.status };
+  });
 
   app.get(`${API_PREFIX}/vehicles`, async () => ({ vehicles: await h.vehicles() }));
 
@@ -131,6 +143,6 @@ export async function startApi(opts: ApiOptions): Promise<ApiServer> {
   await app.listen({ host: opts.host, port: opts.port });
   const addr = app.server.address() as AddressInfo;
   const shown = addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address === '::' ? '::1' : addr.address;
-  const url = `http://${shown.includes(':') ? `[${shown}]` : shown}:${addr.port}`;
+  const url = `${opts.tls === undefined ? 'http' : 'https'}://${shown.includes(':') ? `[${shown}]` : shown}:${addr.port}`;
   return { url, host: addr.address, port: addr.port, close: () => app.close() };
 }

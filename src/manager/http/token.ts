@@ -12,11 +12,16 @@ const TOKEN_FORM = /^[0-9a-f]{64}$/;
 
 /** Read the token at `file`, or create it (0600) if there is none. MGR_CONFIG if the file is not a token. */
 export async function ensureApiToken(file: string): Promise<string> {
+  return (await openApiToken(file)).token;
+}
+
+/** ensureApiToken, and whether this call made the token (first start: the one time it may be shown). */
+export async function openApiToken(file: string): Promise<{ token: string; created: boolean }> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const fresh = randomBytes(32).toString('hex');
   try {
     await writeFile(file, fresh + '\n', { flag: 'wx', mode: 0o600 });
-    return fresh;
+    return { token: fresh, created: true };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
@@ -24,7 +29,7 @@ export async function ensureApiToken(file: string): Promise<string> {
   if (!TOKEN_FORM.test(token)) throw new ManagerError('MGR_CONFIG', `${file} does not hold a 64-hex-digit API token`);
   // A token readable by others is no secret: tighten it rather than refuse to start.
   if (((await stat(file)).mode & 0o077) !== 0) await chmod(file, 0o600);
-  return token;
+  return { token, created: false };
 }
 
 /** Constant-time check of a presented token against the expected one. */

@@ -15,6 +15,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { CompiledQuery, Kysely } from 'kysely';
+import { redactUdsHex } from '../../protocol/uds/redact.js';
 import { ManagerError } from '../errors.js';
 import type { Database, DiagLogRow as Row, DiagOutcome } from './schema.js';
 import type { NewDiagEntry } from './store.js';
@@ -183,8 +184,9 @@ function toRow(id: number, e: NewDiagEntry): Row {
     actor: e.actor,
     vehicle_id: e.vehicleId,
     ecu: e.ecu,
-    request: e.request,
-    response: e.response,
+    // The one redaction rule (src/protocol/uds/redact.ts): no seed, key or 0x29 proof is ever stored.
+    request: redactUdsHex(e.request),
+    response: e.response === null ? null : redactUdsHex(e.response),
     outcome: e.outcome,
     nrc: e.nrc,
     error_code: e.errorCode,

@@ -3,6 +3,7 @@
  * builder; the only per-database difference is how an auto-increment key is declared, chosen by `kind`.
  * Never edit a migration that has shipped: add the next one.
  */
+import { redactUdsHex } from '../../protocol/uds/redact.js';
 import { sql, type CreateTableBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 /** Which database a migration runs against (the few DDL details that differ). */
@@ -138,9 +139,39 @@ function firmwareAndJobs(): Migration {
   };
 }
 
+/**
+ * Rows written before the redaction rule (src/protocol/uds/redact.ts) keep SecurityAccess seeds and keys
+ * (`27 02 <key>`, `67 01 <seed>`) and 0x29 proofs: replace those bytes, as new rows already are. Only
+ * rows whose request or response starts with 27, 29, 67 or 69 can hold one.
+ */
+function redactDiagLog(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      const d = db as Kysely<{ diag_log: { id: number; request: string; response: string | null } }>;
+      const rows = await d
+        .selectFrom('diag_log')
+        .select(['id', 'request', 'response'])
+        .where((eb) =>
+          eb.or(['27%', '29%', '67%', '69%'].flatMap((p) => [eb('request', 'like', p), eb('response', 'like', p)])),
+        )
+        .execute();
+      for (const r of rows) {
+        const request = redactUdsHex(r.request);
+        const response = r.response === null ? null : redactUdsHex(r.response);
+        if (request !== r.request || response !== r.response) {
+          await d.updateTable('diag_log').set({ request, response }).where('id', '=', r.id).execute();
+        }
+      }
+    },
+    async down(): Promise<void> {
+      // Redacted bytes are gone for good: nothing to undo.
+    },
+  };
+}
+
 /** Every migration, by name (applied in name order). */
 export function migrations(kind: DialectKind): Record<string, Migration> {
-  return { '0001_initial': initial(kind), '0002_firmware_jobs': firmwareAndJobs() };
+  return { '0001_initial': initial(kind), '0002_firmware_jobs': firmwareAndJobs(), '0004_redact_diag_log': redactDiagLog() };
 }
 
 /** A MigrationProvider over the in-code migrations for Kysely's Migrator. */

@@ -26,3 +26,4 @@ export type * from './types.js';
 export { decodeRequest, encodeRequest } from './request.js';
 export { decodeResponse, encodeResponse } from './response.js';
 export { describeUds } from './describe.js';
+export { REDACTED_HEX_BYTE, isRedactedUdsHex, redactDescription, redactUds, redactUdsHex, udsVisibleLength, type RedactedUds } from './redact.js';

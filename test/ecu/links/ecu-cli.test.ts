@@ -2,7 +2,7 @@
 // routing activation and UDS requests from the gateway's DoIP client, never logs keys or the secret, and
 // exits 0 on SIGTERM. The fleet CA is generated at test time into a temp directory.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -93,6 +93,7 @@ describe('ota ecu (child process)', () => {
   it('prints its address, answers routing activation and 22 F1 80, keeps keys out of its log, exits 0 on SIGTERM', async () => {
     const state = join(tmp.dir, 'engine');
     const ecu = run(['ecu', '--doip', '127.0.0.1:0', '--state', state, '--trust', caPath, '--secret', SECRET, '--name', 'engine']);
+    let seedHex = '';
     try {
       const m = await ecu.waitFor(/ecu engine listening on doip:\/\/127\.0\.0\.1:(\d+) logical address 0x0010 \(bootloader: no valid application\)\n/);
       const port = Number(m[1]);
@@ -104,6 +105,7 @@ describe('ota ecu (child process)', () => {
         assert.deepEqual((await ask(link, [0x10, 0x03])).slice(0, 2), [0x50, 0x03]);
         const seed = await ask(link, [0x27, 0x01]);
         assert.deepEqual(seed.slice(0, 2), [0x67, 0x01]);
+        seedHex = Buffer.from(seed.slice(2)).toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1 ');
         const wrongKey = new Array<number>(16).fill(0xab);
         assert.deepEqual(await ask(link, [0x27, 0x02, ...wrongKey]), [0x7f, 0x27, 0x35]);
       } finally {
@@ -114,8 +116,12 @@ describe('ota ecu (child process)', () => {
       assert.match(log, /req {2}0x0E00 -> 0x0010 {2}22 F1 80 {2}ReadDataByIdentifier\n/);
       assert.match(log, /resp 0x0010 -> 0x0E00 {2}62 F1 80 .*ReadDataByIdentifier positive response\n/);
       assert.match(log, /req {2}0x0E00 -> 0x0010 {2}27 02 <16 bytes redacted> {2}SecurityAccess\n/);
+      // The redaction rule covers the seed too (src/protocol/uds/redact.ts): 67 01 stays, the 16 seed bytes go.
+      assert.match(log, /resp 0x0010 -> 0x0E00 {2}67 01 <16 bytes redacted> {2}SecurityAccess positive response\n/);
       assert.doesNotMatch(log, /AB AB AB/, 'a key reached the log');
+      assert.ok(seedHex.length === 47 && !log.includes(seedHex), 'the seed reached the log');
       assert.doesNotMatch(log.toLowerCase() + ecu.stderr().toLowerCase(), /00 11 22 33 44 55|00112233445566/, 'the secret reached the log');
+      assert.match(ecu.stderr(), /warning: --secret puts the secret on the command line/);
       ecu.child.kill('SIGTERM');
       const { code } = await ecu.exited;
       assert.equal(code, 0, ecu.stderr());
@@ -123,6 +129,34 @@ describe('ota ecu (child process)', () => {
       assert.ok(existsSync(join(state, 'state.json')) && existsSync(join(state, 'flash.bin')), 'state was created');
     } finally {
       if (ecu.child.exitCode === null) ecu.child.kill('SIGKILL');
+    }
+  });
+
+  it('keeps the secret off its command line: --secret-file, else its own random secret in <state>/security-secret (0600), named at start', async () => {
+    const file = join(tmp.dir, 'engine.secret');
+    writeFileSync(file, SECRET + '\n', { mode: 0o600 });
+    const given = run(['ecu', '--doip', '127.0.0.1:0', '--state', join(tmp.dir, 'given'), '--trust', caPath, '--secret-file', file]);
+    try {
+      await given.waitFor(/listening on doip/);
+      assert.match(given.stdout(), /ecu engine SecurityAccess secret from --secret-file /);
+      const cmdline = readFileSync(`/proc/${given.child.pid}/cmdline`, 'utf8').toLowerCase();
+      assert.ok(!cmdline.includes(SECRET.slice(0, 16)), 'the secret is on the command line');
+      assert.equal(given.stderr(), '');
+    } finally {
+      given.child.kill('SIGTERM');
+      await given.exited;
+    }
+    const state = join(tmp.dir, 'own');
+    const own = run(['ecu', '--doip', '127.0.0.1:0', '--state', state, '--trust', caPath]);
+    try {
+      await own.waitFor(/listening on doip/);
+      assert.ok(own.stdout().includes(`SecurityAccess secret in ${join(state, 'security-secret')} (made now: random, 0600)`), own.stdout());
+      assert.equal(statSync(join(state, 'security-secret')).mode & 0o777, 0o600);
+      assert.match(readFileSync(join(state, 'security-secret'), 'utf8'), /^[0-9a-f]{64}\n$/);
+      assert.ok(!own.stdout().includes(readFileSync(join(state, 'security-secret'), 'utf8').trim()), 'the secret was printed');
+    } finally {
+      own.child.kill('SIGTERM');
+      await own.exited;
     }
   });
 

@@ -56,9 +56,13 @@ describe('HTTP API /api/v1', () => {
   });
 
   describe('authentication', () => {
-    it('GET /health needs no token', async () => {
-      const r = await call('GET', '/health', { auth: null });
-      assert.equal(r.status, 200);
+    it('GET /health needs no token, and then answers only { status }', async () => {
+      for (const auth of [null, 'f'.repeat(64)]) {
+        const r = await call('GET', '/health', { auth });
+        assert.equal(r.status, 200);
+        assert.deepEqual(r.json, { status: 'ok' });
+      }
+      const r = await call('GET', '/health');
       assert.equal(r.json['status'], 'ok');
       assert.deepEqual(r.json['broker'], { url: broker.url, connected: true });
     });

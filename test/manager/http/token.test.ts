@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bearerToken, ensureApiToken, tokenMatches } from '../../../src/manager/http/token.js';
+import { bearerToken, ensureApiToken, openApiToken, tokenMatches } from '../../../src/manager/http/token.js';
 import { httpError } from '../../../src/manager/http/errors.js';
 import { DiagTimeoutError, GatewayDiagError, ManagerError } from '../../../src/manager/errors.js';
 
@@ -22,6 +22,13 @@ describe('ensureApiToken', () => {
     assert.equal((await readFile(file, 'utf8')).trim(), t);
     assert.equal(await ensureApiToken(file), t);
     assert.notEqual(await ensureApiToken(join(dir, 'other', 'api-token')), t);
+  });
+
+  it('says whether this call made the token (the one start that may show it)', async () => {
+    const file = join(dir, 'made', 'api-token');
+    const first = await openApiToken(file);
+    assert.equal(first.created, true);
+    assert.deepEqual(await openApiToken(file), { token: first.token, created: false });
   });
 
   it('tightens a token file readable by others to 0600', async () => {

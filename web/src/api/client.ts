@@ -143,7 +143,8 @@ const query = (params: Record<string, string | number | undefined>): string => {
 
 /** Every route the dashboard uses (src/manager/README.md, "HTTP API"). */
 export const api = {
-  health: () => call<Health>('/health', { anonymous: true }),
+  // With the token: without one the manager answers only { status }.
+  health: () => call<Health>('/health'),
   vehicles: async () => (await call<{ vehicles: Vehicle[] }>('/vehicles')).vehicles,
   vehicle: (id: string) => call<Vehicle>(`/vehicles/${encodeURIComponent(id)}`),
   diag: (vehicleId: string, body: { ecu: string; request: string; timeoutMs?: number }) =>

@@ -4,11 +4,12 @@
  * (ARCHITECTURE §6), so these are the documented JSON, not the server's types.
  */
 
+/** GET /health: `status` for anyone; the rest only with a valid token. */
 export interface Health {
   status: string;
-  version: string;
-  broker: { url: string; connected: boolean };
-  uptimeS: number;
+  version?: string;
+  broker?: { url: string; connected: boolean };
+  uptimeS?: number;
 }
 
 export interface Ecu {

@@ -24,10 +24,10 @@ function ConnectionState({ health }: { health: Health | undefined }) {
     [tone, text, title] = ['bad', 'Manager unreachable', conn.detail ?? 'no answer from the manager'];
   } else if (conn.state === 'unauthorized') {
     [tone, text, title] = ['bad', 'Not authorized', 'the API refused the token'];
-  } else if (health !== undefined && !health.broker.connected) {
+  } else if (health?.broker !== undefined && !health.broker.connected) {
     [tone, text, title] = ['warn', 'Broker disconnected', `the manager is not connected to ${health.broker.url}`];
   } else if (conn.state === 'ok') {
-    [tone, text, title] = ['ok', 'Connected', health ? `manager ${health.version}, broker ${health.broker.url}, up ${formatUptime(health.uptimeS)}` : 'connected'];
+    [tone, text, title] = ['ok', 'Connected', health?.broker !== undefined ? `manager ${health.version ?? '?'}, broker ${health.broker.url}, up ${formatUptime(health.uptimeS ?? 0)}` : 'connected'];
   } else {
     [tone, text, title] = ['neutral', 'Connecting…', 'waiting for the manager'];
   }

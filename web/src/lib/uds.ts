@@ -1,8 +1,25 @@
 /**
  * What the console knows about UDS for people: quick actions (ISO 14229-1 requests), the DTC status
  * bits' short names, and descriptions of the generic SAE J2012 DTCs of the virtual ECU's default set.
- * The manager decodes every response (`decoded`); this only labels and groups.
+ * The manager decodes every response (`decoded`); this only labels and groups. Seeds, keys and 0x29
+ * proofs are redacted by the project's one rule (src/protocol/uds/redact.ts, bundled: it imports nothing)
+ * before the console keeps or shows an exchange.
  */
+import type { DiagResult } from '../api/types.js';
+import { redactDescription, redactUdsHex } from '../../../src/protocol/uds/redact.js';
+
+export { redactUdsHex };
+
+/** A result as the console keeps and shows it: request and response bytes and decoding redacted. */
+export function redactResult(r: DiagResult): DiagResult {
+  if (r.response === null) return { ...r, request: redactUdsHex(r.request) };
+  return { ...r, request: redactUdsHex(r.request), response: redactUdsHex(r.response), decoded: redactDescription(r.decoded, r.response) };
+}
+
+/** True when a request holds redacted bytes (it cannot be sent again as it is). */
+export function isRedacted(hex: string): boolean {
+  return hex.includes('X');
+}
 
 export interface QuickAction {
   id: string;

@@ -9,7 +9,7 @@ import { DiagResultView } from '../components/DiagResultView';
 import { Badge, Mono, Notice } from '../components/ui';
 import { formatClock, normalizeHex, spacedHex } from '../lib/format';
 import { addHistory, clearHistory, completeHistory, useHistory, type HistoryEntry } from '../lib/history';
-import { QUICK_ACTIONS, type QuickAction } from '../lib/uds';
+import { QUICK_ACTIONS, isRedacted, redactResult, redactUdsHex, type QuickAction } from '../lib/uds';
 
 function outcomeBadge(e: HistoryEntry) {
   if (e.error !== undefined) return <Badge tone="bad">{e.error.code}</Badge>;
@@ -39,11 +39,11 @@ export function DiagConsole({ vehicle }: { vehicle: Vehicle }) {
     if (busy || target === '') return;
     setBusy(true);
     setConfirming(undefined);
-    const seq = addHistory(vehicle.id, { at: Date.now(), ecu: target, request: hex, label });
+    const seq = addHistory(vehicle.id, { at: Date.now(), ecu: target, request: redactUdsHex(hex), label });
     setShown(seq);
     try {
       const result = await api.diag(vehicle.id, { ecu: target, request: hex });
-      completeHistory(vehicle.id, seq, { result });
+      completeHistory(vehicle.id, seq, { result: redactResult(result) });
     } catch (e) {
       const err = e instanceof ApiError ? e : new ApiError(0, 'ERROR', describeError(e));
       completeHistory(vehicle.id, seq, { error: { status: err.status, code: err.code, message: err.status === 401 || err.status === 0 ? describeError(err) : err.message } });
@@ -218,7 +218,7 @@ export function DiagConsole({ vehicle }: { vehicle: Vehicle }) {
                     <td>{outcomeBadge(h)}</td>
                     <td className="num">{h.result?.roundTripMs ?? ''}</td>
                     <td>
-                      <button type="button" className="btn btn-small" disabled={busy} onClick={() => void send(h.request, h.label, h.ecu)} title={`Send ${spacedHex(h.request)} to ${h.ecu} again`}>
+                      <button type="button" className="btn btn-small" disabled={busy || isRedacted(h.request)} onClick={() => void send(h.request, h.label, h.ecu)} title={`Send ${spacedHex(h.request)} to ${h.ecu} again`}>
                         Repeat
                       </button>
                     </td>
