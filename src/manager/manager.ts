@@ -6,7 +6,7 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SuiteName } from '../security/channel/index.js';
-import { loadIssued, loadTrustStore } from '../security/pki/index.js';
+import { loadIssued, loadTrustStore, watchTrustDir, type LiveTrust } from '../security/pki/index.js';
 import { TOPIC_ROOT } from '../security/topics.js';
 import { Diagnostics, type DiagnoseRequest, type DiagResult } from './diagnostics.js';
 import { ManagerError } from './errors.js';
@@ -105,6 +105,15 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
   const brokerUrl = opts.brokerUrl ?? DEFAULT_BROKER_URL;
   const pkiDir = opts.pki?.dir ?? paths.pkiDir;
   const identity = await loadIdentity(pkiDir, opts.pki?.name ?? 'manager');
+  // The CRL in force, followed while the manager runs (`ota pki revoke` rewrites crl.pem): every
+  // handshake, job and firmware listing asks it; a change ends revoked sessions and reaches the gateways.
+  let trustWatch: LiveTrust;
+  try {
+    trustWatch = await watchTrustDir(pkiDir, { log: (line) => log('warn', 'pki.trust', { line }) });
+  } catch (e) {
+    throw new ManagerError('MGR_CONFIG', `cannot load the CA and CRL from ${pkiDir}`, { cause: e });
+  }
+  const liveTrust = trustWatch;
   const token = await ensureApiToken(paths.apiToken);
   const store = await openSqliteStore(paths.database, {
     onDiagLogError: (e, rows) => log('error', 'diag.log_failed', { rows, ...errorFields(e) }),
@@ -115,9 +124,10 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
 
   let link: BrokerLink | undefined;
   let api: ApiServer | undefined;
-  const repository = new FirmwareRepository({ store, blobs: new BlobStore(paths.blobsDir), trust: () => loadTrustStore(pkiDir) });
+  const repository = new FirmwareRepository({ store, blobs: new BlobStore(paths.blobsDir), trust: () => liveTrust.current() });
   const sessions: VehicleSessions = new VehicleSessions({
     identity,
+    trust: () => liveTrust.current(),
     ...(opts.suites ? { suites: opts.suites } : {}),
     publish: (topic, payload) => (link ? link.publish(topic, payload) : Promise.reject(new ManagerError('BROKER_DISCONNECTED', 'no broker link'))),
     store,
@@ -189,7 +199,16 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     };
   };
 
+  counters.revocation.crlNumber = identity.trust.crl?.number ?? null;
+  liveTrust.onChange((trust) => {
+    counters.revocation.crlNumber = trust.crl?.number ?? null;
+    log('info', 'pki.crl_changed', { crlNumber: trust.crl?.number ?? null, revoked: trust.revoked.size });
+    sessions.onTrust(trust);
+    engine.onTrust(trust).catch((e: unknown) => log('error', 'jobs.revocation_failed', errorFields(e)));
+  });
+
   const cleanup = async (): Promise<void> => {
+    liveTrust.close();
     diagnostics.close();
     await engine.close().catch((e: unknown) => log('warn', 'jobs.close_failed', errorFields(e)));
     await api?.close().catch((e: unknown) => log('warn', 'api.close_failed', errorFields(e)));

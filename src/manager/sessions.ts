@@ -14,9 +14,9 @@
  * cannot tear down a working session.
  */
 import { createChannel, encodeHelloRequest, MessageType, type SecureChannel, type SuiteName } from '../security/channel/index.js';
-import type { TrustStore } from '../security/pki/index.js';
+import { PkiError, type TrustStore } from '../security/pki/index.js';
 import { parseVehicleTopic, vehicleTopic } from '../security/topics.js';
-import { decodeControl, encodeControl, messageClass, type ControlMessage, type DiagResponseMessage } from '../protocol/ota/messages.js';
+import { decodeControl, encodeControl, messageClass, type ControlMessage, type CrlUpdateMessage, type DiagResponseMessage } from '../protocol/ota/messages.js';
 import type { UpdateMessage } from '../protocol/ota/update-messages.js';
 import { ManagerError } from './errors.js';
 import { errorFields, type ManagerLog } from './log.js';
@@ -26,7 +26,9 @@ import type { Store } from './store/index.js';
 export type SessionState = 'established' | 'handshaking' | 'none';
 
 export interface SessionsOptions {
-  identity: { certPem: string; keyPem: string; trust: TrustStore };
+  identity: { certPem: string; keyPem: string };
+  /** The fleet trust now (CA + the live CRL), asked at every handshake; rejects while it is unusable. */
+  trust: () => Promise<TrustStore>;
   suites?: readonly SuiteName[];
   publish: (topic: string, payload: Uint8Array) => Promise<void>;
   store: Store;
@@ -134,11 +136,18 @@ export class VehicleSessions {
 
   private async onHandshake(vehicleId: string, l: VehicleLink, msg: Uint8Array): Promise<void> {
     if (msg[1] === MessageType.clientHello) {
+      let trust: TrustStore;
+      try {
+        trust = await this.opts.trust(); // the CRL of this moment: a certificate revoked a second ago is refused
+      } catch (e) {
+        this.opts.refusals.refuse(e, { vehicleId, leaf: 'up/hs' });
+        return;
+      }
       const channel = createChannel({
         role: 'manager',
         certPem: this.opts.identity.certPem,
         keyPem: this.opts.identity.keyPem,
-        trust: this.opts.identity.trust,
+        trust,
         expectPeer: { role: 'vehicle', cn: vehicleId },
         ...(this.opts.suites ? { suites: this.opts.suites } : {}),
       });
@@ -173,6 +182,17 @@ export class VehicleSessions {
   }
 
   private async establish(vehicleId: string, l: VehicleLink, channel: SecureChannel): Promise<void> {
+    // The CRL may have changed between ClientHello and Finished: judge the certificate by the current one.
+    let trust: TrustStore;
+    try {
+      trust = await this.opts.trust();
+      if (channel.peer !== undefined && trust.revoked.has(channel.peer.serial)) throw new PkiError('PKI_REVOKED', `certificate ${channel.peer.serial} is revoked`);
+    } catch (e) {
+      l.pending = l.pending.filter((p) => p !== channel);
+      channel.close();
+      this.opts.refusals.refuse(e, { vehicleId, leaf: 'up/hs' });
+      return;
+    }
     for (const p of l.pending) if (p !== channel) p.close();
     l.pending = [];
     l.current?.close();
@@ -182,6 +202,8 @@ export class VehicleSessions {
     await this.opts.store.setChannel(vehicleId, suite, this.nowIso());
     this.opts.log('info', 'vehicle.session', { vehicleId, suite, sessionId: Buffer.from(channel.sessionId ?? []).toString('hex') });
     for (const w of l.waiters.splice(0)) w();
+    // Before anything else on this session (an offer follows from onSession): the CRL the gateway must use.
+    this.sendCrl(vehicleId, trust);
     try {
       this.opts.onSession?.(vehicleId);
     } catch (e) {
@@ -239,6 +261,39 @@ export class VehicleSessions {
       return;
     }
     this.opts.refusals.refuse('MGR_UNEXPECTED_MESSAGE', { vehicleId, leaf: 'up/rec' });
+  }
+
+  /**
+   * The fleet CRL changed (docs/operations.md, "Revocation"): end at once the session of every vehicle
+   * whose certificate it revokes (keys erased, in-flight work told the vehicle is gone), and send the new
+   * CRL to every other vehicle with a session.
+   */
+  onTrust(trust: TrustStore): void {
+    if (this.closed) return;
+    for (const [vehicleId, l] of this.links) {
+      const serial = l.current?.peer?.serial;
+      if (l.current === undefined || serial === undefined) continue;
+      if (trust.revoked.has(serial)) {
+        l.current.close();
+        l.current = undefined;
+        this.opts.counters.revocation.sessionsEnded++;
+        this.opts.refusals.refuse('PKI_REVOKED', { vehicleId, leaf: 'session' });
+        this.opts.log('warn', 'vehicle.session_revoked', { vehicleId, serial });
+        this.opts.onOffline(vehicleId);
+      } else {
+        this.sendCrl(vehicleId, trust);
+      }
+    }
+  }
+
+  /** crl.update with the CRL of `trust` (none without one); a failure is logged, the next change or session retries. */
+  private sendCrl(vehicleId: string, trust: TrustStore): void {
+    if (trust.crl === undefined) return;
+    const msg: CrlUpdateMessage = { type: 'crl.update', number: trust.crl.number, crl: Buffer.from(trust.crl.der).toString('base64') };
+    this.sendControl(vehicleId, msg).then(
+      () => void this.opts.counters.revocation.crlSent++,
+      (e: unknown) => this.opts.log('warn', 'vehicle.crl_send_failed', { vehicleId, ...errorFields(e) }),
+    );
   }
 
   /** Send a HelloRequest to V unless one went out within the interval. */

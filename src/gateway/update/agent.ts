@@ -127,6 +127,11 @@ export class UpdateAgent {
     }
   }
 
+  /** A newer CRL is in force: offers and flashes from now on are judged by it (before download, before programming). */
+  setTrust(trust: TrustStore): void {
+    this.trust = trust;
+  }
+
   // ── offers ─────────────────────────────────────────────────────────────────────────────────
 
   onOffer(offer: UpdateOfferMessage): void {
