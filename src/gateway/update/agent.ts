@@ -398,6 +398,7 @@ export class UpdateAgent {
           attempts: this.opts.flashAttempts ?? GATEWAY_DEFAULTS.update.flashAttempts,
           rebootTimeoutMs: this.opts.rebootTimeoutMs ?? 10_000,
           reason: `flashing update job ${record.jobId}`,
+          ...(this.trust?.crl === undefined ? {} : { crl: this.trust.crl.der }),
         },
         { image, signedManifest, manifest: verified.manifest, probeFirst: verifiedBefore },
       );
