@@ -104,6 +104,8 @@ export interface Firmware {
   loadAddress: number;
   format: string;
   signer: { cn: string; serial: string };
+  /** The release certificate is in the fleet's current CRL: no new job may use it. */
+  revoked?: boolean;
   addedAt: string;
   addedBy: string;
 }
