@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { OtaError } from '../protocol/errors.js';
 import type { GatewayLog } from '../gateway/index.js';
+import { resolveDataDir } from '../manager/paths.js';
+import type { VehicleView } from '../manager/index.js';
+import { ApiClient } from './api-client.js';
 import { processIo, type CliIo } from './pki.js';
 import { startSimulatedVehicle } from './sim/vehicle.js';
 
@@ -25,6 +28,8 @@ export interface VehicleCommandOptions {
   physicalTiming?: boolean;
   /** Update download window (chunks the manager may keep unacknowledged; a tuning / test knob). */
   updateWindow?: number;
+  /** The manager identities (certificate CNs) this vehicle accepts; default `manager`. */
+  manager?: string[];
 }
 
 /** An update window 1..1024. */
@@ -75,7 +80,10 @@ export async function runVehicle(opts: VehicleCommandOptions, io: CliIo, signal:
     ...(opts.ecu === undefined ? {} : { ecus: opts.ecu }),
     log,
     physicalTiming: opts.physicalTiming === true,
-    ...(opts.updateWindow === undefined ? {} : { gateway: { update: { window: opts.updateWindow } } }),
+    gateway: {
+      ...(opts.updateWindow === undefined ? {} : { update: { window: opts.updateWindow } }),
+      ...(opts.manager === undefined ? {} : { managerIdentity: opts.manager }),
+    },
   });
   const g = vehicle.gateway;
   const ecus = vehicle.specs.map((s) => (s.link === 'can' ? `${s.name} can 0x${s.requestId.toString(16).toUpperCase()}` : `${s.name} doip ${s.host}:${s.port}`)).join(', ');
@@ -97,8 +105,18 @@ function collect(value: string, previous: string[] = []): string[] {
 }
 
 export function registerVehicle(program: Command, io: CliIo = processIo): void {
-  program
-    .command('vehicle')
+  const vehicle = program.command('vehicle');
+  // `ota vehicle approve <id>`: admit a vehicle the manager holds pending (docs/operations.md, "Revocation").
+  vehicle
+    .command('approve <vehicleId>')
+    .description('approve a vehicle the manager holds pending (a valid certificate the fleet registry did not know)')
+    .option('--data <dir>', 'data directory of the manager (default $OTA_HOME or ./.ota)')
+    .action(async (id: string, opts: { data?: string }) => {
+      const client = await ApiClient.open(resolveDataDir(opts.data));
+      const v = await client.request<VehicleView>('POST', `/vehicles/${encodeURIComponent(id)}/approve`);
+      io.out(`vehicle ${JSON.stringify(v.id)} approved (${v.online ? 'online' : 'offline'})\n`);
+    });
+  vehicle
     .description('run one simulated vehicle (gateway + virtual ECUs on a virtual CAN bus, or external DoIP ECUs) until SIGINT/SIGTERM')
     .requiredOption('--id <vehicleId>', 'vehicle id (the CN of its certificate)')
     .option('--pki <dir>', 'PKI directory with <id>.pem/.key, ca.pem, crl.pem (default <data>/pki)')
@@ -107,6 +125,7 @@ export function registerVehicle(program: Command, io: CliIo = processIo): void {
     .option('--ecu <name=where>', 'an ECU: engine=can, aux=can://0x7E2/0x7EA, engine=doip://127.0.0.1:13400[/0x0010] (repeatable; default engine=can body=can)', collect)
     .option('--verbose', 'log connection and session details to stderr')
     .option('--physical-timing', 'physical timing model: CAN 500 kbit/s with bit stuffing, datasheet flash erase/program times')
+    .option('--manager <cn>', 'a manager identity (certificate CN) this vehicle accepts; repeatable (default: manager)', collect)
     .option('--update-window <chunks>', 'firmware download window the gateway grants (default 32; a tuning / test knob)', parseWindow)
     .action(async (opts: VehicleCommandOptions) => {
       if (opts.id.length === 0) throw new OtaError('SIM_CONFIG', '--id must not be empty');

@@ -6,7 +6,7 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SuiteName } from '../security/channel/index.js';
-import { loadIssued, loadTrustStore, watchTrustDir, type LiveTrust } from '../security/pki/index.js';
+import { listPki, loadIssued, loadTrustStore, normalizeSerial, watchTrustDir, type LiveTrust, type VerifiedIdentity } from '../security/pki/index.js';
 import { TOPIC_ROOT } from '../security/topics.js';
 import { Diagnostics, type DiagnoseRequest, type DiagResult } from './diagnostics.js';
 import { ManagerError } from './errors.js';
@@ -56,6 +56,8 @@ export interface VehicleView {
   statusAt: string | null;
   gateway: { version: string | null; suites: string[] };
   channelSuite: string | null;
+  /** `pending`: the certificate is valid but an admin has not approved the vehicle (no session until then). */
+  approval: 'approved' | 'pending';
   ecus: EcuRecord[];
 }
 
@@ -79,6 +81,8 @@ export interface Manager {
   diagnose(req: DiagnoseRequest): Promise<DiagResult>;
   vehicles(): Promise<VehicleView[]>;
   vehicle(id: string): Promise<VehicleView | undefined>;
+  /** Approve a vehicle held pending (VEHICLE_UNKNOWN if the registry has none by that id). */
+  approveVehicle(id: string, actor: string): Promise<VehicleView>;
   stats(): Promise<ManagerStats>;
   /** Resolves once connected and subscribed to the broker (BROKER_DISCONNECTED after timeoutMs). */
   waitForBroker(timeoutMs?: number): Promise<void>;
@@ -141,6 +145,14 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     },
     onSession: (v) => engine.onSession(v),
     onUpdate: (v, msg) => engine.onUpdate(v, msg),
+    admit: (v, peer) => admit(v, peer),
+    registerByName: async (v) => {
+      if (!(await issuedHere(v))) return false;
+      const at = new Date().toISOString();
+      await store.registerVehicle(v, 'approved', at);
+      await store.audit({ at, actor: 'manager', action: 'vehicle.register', target: v, detail: {} });
+      return true;
+    },
     ...(opts.helloRequestIntervalMs === undefined ? {} : { helloRequestIntervalMs: opts.helloRequestIntervalMs }),
   });
   const diagnostics: Diagnostics = new Diagnostics({ store, sessions, brokerConnected: () => link?.connected ?? false, counters, log });
@@ -166,6 +178,34 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     ...(jobOpts.chunkSize === undefined ? {} : { chunkSize: jobOpts.chunkSize }),
   });
 
+  /**
+   * The registry's rule for a vehicle with a valid certificate (docs/operations.md, "Revocation and the
+   * fleet registry"): a registered vehicle is admitted if approved; a new one is registered approved when
+   * the manager's PKI index issued exactly that certificate to it (`ota pki issue --role vehicle`, what
+   * `ota up` and `ota vehicle --id` rely on), else registered pending until `ota vehicle approve`.
+   */
+  /** Whether the manager's PKI index holds a live vehicle certificate for `vehicleId` (with that serial, when given). */
+  const issuedHere = (vehicleId: string, serial?: string): Promise<boolean> =>
+    listPki(pkiDir).then(
+      (index) => index.certificates.some((c) => c.role === 'vehicle' && c.name === vehicleId && !c.revoked && (serial === undefined || normalizeSerial(c.serial) === serial)),
+      () => false,
+    );
+  const admit = async (vehicleId: string, peer: VerifiedIdentity): Promise<boolean> => {
+    const known = store.peekVehicle(vehicleId);
+    if (known !== undefined) return known.approval === 'approved';
+    const issued = await issuedHere(vehicleId, peer.serial);
+    const at = new Date().toISOString();
+    await store.registerVehicle(vehicleId, issued ? 'approved' : 'pending', at);
+    await store.audit({ at, actor: 'manager', action: issued ? 'vehicle.register' : 'vehicle.pending', target: vehicleId, detail: { serial: peer.serial } });
+    if (!issued) log('warn', 'vehicle.pending_approval', { vehicleId, serial: peer.serial });
+    return issued;
+  };
+  const approveVehicle = async (vehicleId: string, actor: string): Promise<VehicleView> => {
+    if (!(await store.approveVehicle(vehicleId, actor, new Date().toISOString()))) throw new ManagerError('VEHICLE_UNKNOWN', `no vehicle '${vehicleId}'`);
+    await sessions.requestSession(vehicleId); // ask it for a handshake now rather than at its next reconnect
+    return (await vehicle(vehicleId)) as VehicleView;
+  };
+
   const view = (v: VehicleRecord): VehicleView => {
     const session = sessions.state(v.id);
     return {
@@ -178,6 +218,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
       statusAt: v.statusAt,
       gateway: { version: v.gatewayVersion, suites: v.suites },
       channelSuite: v.channelSuite,
+      approval: v.approval,
       ecus: v.ecus,
     };
   };
@@ -242,6 +283,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
         health: () => ({ status: 'ok', version: MANAGER_VERSION, broker: { url: brokerUrl, connected: link?.connected ?? false }, uptimeS: Math.round((Date.now() - started) / 1000) }),
         vehicles,
         vehicle,
+        approveVehicle,
         diagnose: (r) => diagnostics.diagnose(r),
         diagLog: (o) => store.listDiag(o),
         auditLog: (o) => store.listAudit(o),
@@ -278,6 +320,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     diagnose: (r) => diagnostics.diagnose(r),
     vehicles,
     vehicle,
+    approveVehicle,
     stats,
     waitForBroker: (timeoutMs) => brokerLink.whenConnected(timeoutMs),
     close: () => {

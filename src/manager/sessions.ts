@@ -14,7 +14,7 @@
  * cannot tear down a working session.
  */
 import { createChannel, encodeHelloRequest, MessageType, type SecureChannel, type SuiteName } from '../security/channel/index.js';
-import { PkiError, type TrustStore } from '../security/pki/index.js';
+import { PkiError, type TrustStore, type VerifiedIdentity } from '../security/pki/index.js';
 import { parseVehicleTopic, vehicleTopic } from '../security/topics.js';
 import { decodeControl, encodeControl, messageClass, type ControlMessage, type CrlUpdateMessage, type DiagResponseMessage } from '../protocol/ota/messages.js';
 import type { UpdateMessage } from '../protocol/ota/update-messages.js';
@@ -45,6 +45,16 @@ export interface SessionsOptions {
   onUpdate?: (vehicleId: string, msg: UpdateMessage) => boolean | Promise<boolean>;
   /** Minimum time between two HelloRequests to one vehicle (default 2000 ms). */
   helloRequestIntervalMs?: number;
+  /**
+   * The registry's admission rule, asked when a handshake completes: true admits V (registering it if
+   * new), false holds it pending (the session is refused MGR_VEHICLE_PENDING). Default: everyone.
+   */
+  admit?: (vehicleId: string, peer: VerifiedIdentity) => Promise<boolean>;
+  /**
+   * A status message from a vehicle the registry does not hold (the broker authenticated its name, no
+   * certificate is seen here): register it if the registry's rule admits it by name; true when it did.
+   */
+  registerByName?: (vehicleId: string) => Promise<boolean>;
   now?: () => Date;
 }
 
@@ -126,12 +136,16 @@ export class VehicleSessions {
     const online = word === 'online';
     const changed = l.online !== online;
     l.online = online;
-    await this.opts.store.setPresence(vehicleId, online, this.nowIso());
+    // Only a registered vehicle's presence is written: the registry gains a vehicle through admission
+    // (establish), never through a status message; until then presence is kept here.
+    let row = this.opts.store.peekVehicle(vehicleId);
+    if (row === undefined && this.opts.registerByName !== undefined && (await this.opts.registerByName(vehicleId))) row = this.opts.store.peekVehicle(vehicleId);
+    if (row !== undefined || this.opts.registerByName === undefined) await this.opts.store.setPresence(vehicleId, online, this.nowIso());
     if (changed) this.opts.log('info', 'vehicle.presence', { vehicleId, online, retained });
     if (!online) this.opts.onOffline(vehicleId);
     // A retained `online` reaches us when we (re)subscribe: the gateway will not start a handshake for
     // our sake, so ask for one. A live `online` is followed by the gateway's own ClientHello.
-    else if (retained && !l.current) await this.requestHello(vehicleId, l);
+    else if (retained && !l.current && row?.approval !== 'pending') await this.requestHello(vehicleId, l);
   }
 
   private async onHandshake(vehicleId: string, l: VehicleLink, msg: Uint8Array): Promise<void> {
@@ -193,6 +207,16 @@ export class VehicleSessions {
       this.opts.refusals.refuse(e, { vehicleId, leaf: 'up/hs' });
       return;
     }
+    // A valid certificate is not yet a member of the fleet: the registry decides (operations.md).
+    if (this.opts.admit !== undefined && channel.peer !== undefined && !(await this.opts.admit(vehicleId, channel.peer))) {
+      l.pending = l.pending.filter((p) => p !== channel);
+      channel.close();
+      this.opts.refusals.refuse('MGR_VEHICLE_PENDING', { vehicleId, leaf: 'up/hs' });
+      return;
+    }
+    // Presence that arrived before the vehicle was registered.
+    const row = this.opts.store.peekVehicle(vehicleId);
+    if (l.online !== undefined && row !== undefined && row.online !== l.online) await this.opts.store.setPresence(vehicleId, l.online, this.nowIso());
     for (const p of l.pending) if (p !== channel) p.close();
     l.pending = [];
     l.current?.close();
@@ -214,7 +238,7 @@ export class VehicleSessions {
   private async onRecord(vehicleId: string, l: VehicleLink, record: Uint8Array): Promise<void> {
     if (!l.current) {
       this.opts.refusals.refuse('MGR_NO_SESSION', { vehicleId, leaf: 'up/rec' });
-      await this.requestHello(vehicleId, l);
+      if (this.opts.store.peekVehicle(vehicleId)?.approval !== 'pending') await this.requestHello(vehicleId, l);
       return;
     }
     let plaintext: Uint8Array;

@@ -10,7 +10,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBroker, type Broker } from '../../src/broker/index.js';
 import { factoryProgram } from '../../src/cli/sim/factory.js';
@@ -122,6 +122,33 @@ describe('attacks on revocation: the manager', () => {
     assert.equal(row?.session ?? 'none', 'none');
     assert.deepEqual(row?.ecus ?? [], []);
     assert.equal(row?.channelSuite ?? null, null);
+  });
+
+  it('vehicle with a valid certificate that is not in the fleet registry registering itself: held pending approval (MGR_VEHICLE_PENDING, counted, no session, no ECUs) until `ota vehicle approve`', async () => {
+    // A certificate of the fleet CA issued outside the manager's PKI index (another issuing tool).
+    const id = 'VIN-ATTACK-UNLISTED';
+    const elsewhere = join(data.dataDir, 'elsewhere');
+    mkdirSync(elsewhere);
+    const ca = { certPem: readFileSync(join(data.pkiDir, 'ca.pem'), 'utf8'), keyPem: readFileSync(join(data.pkiDir, 'ca.key'), 'utf8') };
+    const cert = await issueCertificate(ca, { role: 'vehicle', name: id });
+    for (const f of ['ca.pem', 'crl.pem']) copyFileSync(join(data.pkiDir, f), join(elsewhere, f));
+    writeFileSync(join(elsewhere, `${id}.pem`), cert.certPem);
+    writeFileSync(join(elsewhere, `${id}.key`), cert.keyPem);
+
+    const pendingBefore = (await manager.stats()).refused['MGR_VEHICLE_PENDING'] ?? 0;
+    const v = await ScriptedVehicle.connect(broker.url, elsewhere, id);
+    vehicles.push(v);
+    await v.handshake();
+    await waitFor('held pending', async () => ((await manager.stats()).refused['MGR_VEHICLE_PENDING'] ?? 0) > pendingBefore);
+    const held = await manager.vehicle(id);
+    assert.deepEqual([held?.approval, held?.session, held?.ecus.length], ['pending', 'none', 0]);
+    await assert.rejects(manager.jobs.create({ vehicleId: id, ecu: 'engine', firmwareId: '0123456789abcdef', actor: 'test', dryRun: true }), isCode('ECU_UNKNOWN'));
+
+    const approved = await manager.approveVehicle(id, 'test:admin');
+    assert.equal(approved.approval, 'approved');
+    await waitFor('session after approval', async () => (await manager.vehicle(id))?.session === 'established', 10_000);
+    await waitFor('ECUs announced', async () => ((await manager.vehicle(id))?.ecus.length ?? 0) > 0);
+    await assert.rejects(manager.approveVehicle('VIN-NOBODY-AT-ALL', 'test:admin'), isCode('VEHICLE_UNKNOWN'));
   });
 
   it('crl.update: every gateway with a session is sent the new CRL (signed by the CA, its number) when it changes', async () => {
