@@ -35,7 +35,8 @@ export async function checkCrl(ca: x509.X509Certificate, crl: string | Uint8Arra
     throw new PkiError('PKI_MALFORMED', 'not an X.509 CRL', { cause: err });
   }
   const der = new Uint8Array(parsed.rawData);
-  if (typeof crl !== 'string' && der.byteLength !== crl.byteLength) throw new PkiError('PKI_MALFORMED', 'CRL has trailing bytes');
+  // DER input must be exactly one CRL (the parser would ignore trailing bytes).
+  if (typeof crl !== 'string' && derLength(crl) !== crl.byteLength) throw new PkiError('PKI_MALFORMED', 'CRL has trailing bytes');
   // RFC 5280 §6.3.3 (f): the CRL issuer must be the certificate issuer and its signature must verify.
   let ok = false;
   try {
@@ -64,6 +65,18 @@ export async function newerTrust(current: TrustStore, crl: string | Uint8Array):
     }
   }
   return { ca: current.ca, caPem: current.caPem, revoked: checked.revoked, crl: { number: checked.number, der: checked.der } };
+}
+
+/** Length of the outer DER SEQUENCE (tag, length octets, content); -1 when it is not one. */
+function derLength(b: Uint8Array): number {
+  if (b[0] !== 0x30 || b.length < 2) return -1;
+  const first = b[1] as number;
+  if (first < 0x80) return 2 + first;
+  const n = first & 0x7f;
+  if (n === 0 || n > 4 || b.length < 2 + n) return -1;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + (b[2 + i] as number);
+  return 2 + n + len;
 }
 
 /** PEM text of a DER CRL (RFC 7468 §5 label `X509 CRL`). */
