@@ -144,11 +144,17 @@ describe('attacks on revocation: the manager', () => {
     assert.deepEqual([held?.approval, held?.session, held?.ecus.length], ['pending', 'none', 0]);
     await assert.rejects(manager.jobs.create({ vehicleId: id, ecu: 'engine', firmwareId: '0123456789abcdef', actor: 'test', dryRun: true }), isCode('ECU_UNKNOWN'));
 
-    const approved = await manager.approveVehicle(id, 'test:admin');
-    assert.equal(approved.approval, 'approved');
+    // The admin's `ota vehicle approve`: POST /api/v1/vehicles/:id/approve.
+    const token = readFileSync(manager.paths.apiToken, 'utf8').trim();
+    const post = (vin: string): Promise<Response> => fetch(`${manager.apiUrl}/api/v1/vehicles/${vin}/approve`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const res = await post(id);
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { approval: string }).approval, 'approved');
+    const unknown = await post('VIN-NOBODY-AT-ALL');
+    assert.deepEqual([unknown.status, ((await unknown.json()) as { error: { code: string } }).error.code], [404, 'VEHICLE_UNKNOWN']);
     await waitFor('session after approval', async () => (await manager.vehicle(id))?.session === 'established', 10_000);
     await waitFor('ECUs announced', async () => ((await manager.vehicle(id))?.ecus.length ?? 0) > 0);
-    await assert.rejects(manager.approveVehicle('VIN-NOBODY-AT-ALL', 'test:admin'), isCode('VEHICLE_UNKNOWN'));
+    assert.ok((await manager.store.listAudit({ limit: 20 })).some((a) => a.action === 'vehicle.approve' && a.target === id));
   });
 
   it('crl.update: every gateway with a session is sent the new CRL (signed by the CA, its number) when it changes', async () => {
