@@ -35,6 +35,8 @@ export interface Vehicle {
   statusAt: string | null;
   gateway: { version: string | null; suites: string[] };
   channelSuite: string | null;
+  /** `pending`: a valid certificate the fleet registry did not know; no session until `ota vehicle approve`. */
+  approval?: 'approved' | 'pending';
   ecus: Ecu[];
 }
 
