@@ -37,6 +37,8 @@ export const MANAGER_CODES = [
   'MGR_BLOB_CORRUPT',
   /** The diagnostic log cannot be written (commits failing): no request is sent that could not be logged. */
   'MGR_LOG_UNAVAILABLE',
+  /** A handshake of a vehicle with a valid certificate the fleet registry holds pending approval (a refusal, counted). */
+  'MGR_VEHICLE_PENDING',
 ] as const;
 export type ManagerCode = (typeof MANAGER_CODES)[number];
 
