@@ -118,7 +118,8 @@ export function registerVehicle(program: Command, io: CliIo = processIo): void {
     });
   vehicle
     .description('run one simulated vehicle (gateway + virtual ECUs on a virtual CAN bus, or external DoIP ECUs) until SIGINT/SIGTERM')
-    .requiredOption('--id <vehicleId>', 'vehicle id (the CN of its certificate)')
+    // Checked in the action, not by commander: a required option here would also be required of `approve`.
+    .option('--id <vehicleId>', 'vehicle id (the CN of its certificate); required')
     .option('--pki <dir>', 'PKI directory with <id>.pem/.key, ca.pem, crl.pem (default <data>/pki)')
     .option('--broker <url>', `broker URL, mqtts:// only (default: <data>/manager.json, else ${DEFAULT_BROKER_URL})`)
     .option('--data <dir>', 'data directory; ECU state in <data>/vehicles/<id>/ecus/<name>/ (default $OTA_HOME, else ./.ota)')
@@ -127,14 +128,16 @@ export function registerVehicle(program: Command, io: CliIo = processIo): void {
     .option('--physical-timing', 'physical timing model: CAN 500 kbit/s with bit stuffing, datasheet flash erase/program times')
     .option('--manager <cn>', 'a manager identity (certificate CN) this vehicle accepts; repeatable (default: manager)', collect)
     .option('--update-window <chunks>', 'firmware download window the gateway grants (default 32; a tuning / test knob)', parseWindow)
-    .action(async (opts: VehicleCommandOptions) => {
-      if (opts.id.length === 0) throw new OtaError('SIM_CONFIG', '--id must not be empty');
+    .action(async (opts: Partial<VehicleCommandOptions>) => {
+      const id = opts.id;
+      if (id === undefined) return vehicle.error("error: required option '--id <vehicleId>' not specified", { code: 'commander.missingMandatoryOptionValue', exitCode: 2 });
+      if (id.length === 0) throw new OtaError('SIM_CONFIG', '--id must not be empty');
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        await runVehicle(opts, io, stop.signal);
+        await runVehicle({ ...opts, id }, io, stop.signal);
       } finally {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);
