@@ -5,10 +5,8 @@
  * even if the file watcher missed it. An unreadable or unsigned CRL fails closed: no client is admitted
  * until a valid one is in place.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { trustStoreFromPem, type TrustStore } from '../security/pki/index.js';
+import { crlPem, trustStoreFromPem, watchTrustDir, type LiveTrust, type TrustStore } from '../security/pki/index.js';
 import { BrokerError } from './errors.js';
 
 /** The trust store and the PEM it was built from (the TLS context needs the PEM). */
@@ -46,93 +44,48 @@ export async function staticTrust(caPem: string, crlPem?: string): Promise<Trust
 }
 
 /**
- * A trust source over a PKI directory: `ca.pem` read once, `crl.pem` re-read when it changes (checked
- * on every `current()` and prompted by a directory watcher). A CRL that is missing — at start or later —
- * or unusable is an error, not an amnesty: every client is refused until a valid one is in place.
+ * A trust source over a PKI directory: `ca.pem` read once, `crl.pem` followed as it changes — the
+ * security layer's `watchTrustDir` (a directory watcher, a stat check on every `current()`, a poll),
+ * which the manager uses too. A CRL that is missing — at start or later — or unusable is an error, not
+ * an amnesty: every connect is refused BROKER_TRUST_UNAVAILABLE until a valid one is in place.
  * `anchor` is the CA alone, for the TLS context while there is no usable CRL (admission still refuses).
  */
 export async function directoryTrust(dir: string, log: (line: string) => void = () => undefined): Promise<TrustSource & { anchor: TrustSnapshot }> {
   const crlPath = join(dir, 'crl.pem');
-  const caPem = await readPem(join(dir, 'ca.pem'));
-  const anchor = await build(caPem, undefined);
-  let signature = UNREAD;
-  let state: { ok: true; snapshot: TrustSnapshot } | { ok: false; error: BrokerError } = { ok: true, snapshot: anchor };
-  let reloading: Promise<void> | undefined;
-  const listeners: ((s: TrustSnapshot) => void)[] = [];
-
-  async function reload(sig: string): Promise<void> {
-    try {
-      if (sig === MISSING) throw new BrokerError('BROKER_TRUST_UNAVAILABLE', `${crlPath} is missing`);
-      const snapshot = await build(caPem, await readPem(crlPath));
-      const first = signature === UNREAD;
-      state = { ok: true, snapshot };
-      signature = sig;
-      if (first) return;
-      log(`broker: trust store reloaded (${snapshot.store.revoked.size} revoked)`);
-      for (const l of listeners) l(snapshot);
-    } catch (err) {
-      const error =
-        err instanceof BrokerError ? err : new BrokerError('BROKER_TRUST_UNAVAILABLE', `${crlPath} cannot be used`, { cause: err });
-      if (state.ok) log(`broker: ${error.code}: ${error.message}; refusing every client until it is fixed (ota pki crl --dir ${dir} rewrites it)`);
-      state = { ok: false, error };
-      signature = sig;
-    }
-  }
-
-  async function current(): Promise<TrustSnapshot> {
-    const sig = await fileSignature(crlPath);
-    if (sig !== signature) {
-      reloading ??= reload(sig).finally(() => (reloading = undefined));
-      await reloading;
-    } else if (reloading) {
-      await reloading;
-    }
-    if (!state.ok) throw state.error;
-    return state.snapshot;
-  }
-
-  await current().catch(() => undefined); // the first read: logs and fails closed when the CRL is missing or bad
-
-  let watcher: FSWatcher | undefined;
+  let live: LiveTrust;
   try {
-    // The CRL is replaced by rename, so watch the directory; the stat check in current() decides.
-    watcher = watch(dir, { persistent: false }, (_event, name) => {
-      if (name === null || name === 'crl.pem') current().catch(() => undefined);
+    live = await watchTrustDir(dir, {
+      log: (line) => log(`broker: ${line}`),
+      onUnavailable: (error) =>
+        log(`broker: BROKER_TRUST_UNAVAILABLE: ${error.message}; refusing every client until it is fixed (ota pki crl --dir ${dir} rewrites it)`),
     });
-    watcher.on('error', () => watcher?.close());
-  } catch {
-    watcher = undefined; // no watcher on this platform: the per-connect check still applies
+  } catch (err) {
+    throw new BrokerError('BROKER_TRUST_UNAVAILABLE', `cannot use the CA in ${dir}`, { cause: err });
   }
-
-  return {
-    anchor,
-    current,
-    setCrl: () => Promise.reject(new BrokerError('BROKER_BAD_OPTION', `the CRL of a directory-backed broker is ${crlPath}`)),
-    onChange: (l) => void listeners.push(l),
-    close: () => watcher?.close(),
+  const snapshots = new WeakMap<TrustStore, TrustSnapshot>();
+  const snapshot = (store: TrustStore): TrustSnapshot => {
+    let s = snapshots.get(store);
+    if (s === undefined) {
+      s = { store, caPem: store.caPem, crlPem: store.crl === undefined ? undefined : crlPem(store.crl.der) };
+      snapshots.set(store, s);
+    }
+    return s;
   };
-}
-
-const MISSING = 'missing';
-const UNREAD = 'unread';
-
-async function fileSignature(path: string): Promise<string> {
-  try {
-    const s = await stat(path, { bigint: true });
-    return `${s.mtimeNs}:${s.size}:${s.ino}`;
-  } catch {
-    return MISSING;
-  }
+  return {
+    anchor: snapshot(live.anchor),
+    current: async () => {
+      try {
+        return snapshot(await live.current());
+      } catch (err) {
+        throw new BrokerError('BROKER_TRUST_UNAVAILABLE', `${crlPath} cannot be used`, { cause: err });
+      }
+    },
+    setCrl: () => Promise.reject(new BrokerError('BROKER_BAD_OPTION', `the CRL of a directory-backed broker is ${crlPath}`)),
+    onChange: (l) => live.onChange((store) => l(snapshot(store))),
+    close: () => live.close(),
+  };
 }
 
 async function build(caPem: string, crlPem: string | undefined): Promise<TrustSnapshot> {
   return { store: await trustStoreFromPem(caPem, crlPem), caPem, crlPem };
-}
-
-async function readPem(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new BrokerError('BROKER_TRUST_UNAVAILABLE', `cannot read ${path}`, { cause: err });
-  }
 }

@@ -16,7 +16,7 @@ export { table } from './terminal.js';
 export function fleetTable(vehicles: readonly VehicleView[]): string {
   const rows: string[][] = [['VEHICLE', 'ONLINE', 'SESSION', 'SUITE', 'ECU', 'APP', 'BOOT', 'MODE']];
   for (const v of vehicles) {
-    const head = [v.id, v.online ? 'online' : 'offline', v.session, v.channelSuite ?? '-'];
+    const head = [v.id, v.online ? 'online' : 'offline', v.approval === 'pending' ? 'pending-approval' : v.session, v.channelSuite ?? '-'];
     const blank = head.map(() => '');
     if (v.ecus.length === 0) rows.push([...head, '-', '-', '-', '-']);
     v.ecus.forEach((e, i) => rows.push([...(i === 0 ? head : blank), e.name, e.appVersion ?? '-', e.bootVersion ?? '-', e.mode]));

@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { OtaError } from '../protocol/errors.js';
 import type { GatewayLog } from '../gateway/index.js';
+import { resolveDataDir } from '../manager/paths.js';
+import type { VehicleView } from '../manager/index.js';
+import { ApiClient } from './api-client.js';
 import { processIo, type CliIo } from './pki.js';
 import { startSimulatedVehicle } from './sim/vehicle.js';
 import { writeErr } from './terminal.js';
@@ -29,6 +32,8 @@ export interface VehicleCommandOptions {
   /** Update download window (chunks the manager may keep unacknowledged; a tuning / test knob). */
   updateWindow?: number;
   reprovisionEcus?: boolean;
+  /** The manager identities (certificate CNs) this vehicle accepts; default `manager`. */
+  manager?: string[];
 }
 
 /** An update window 1..1024. */
@@ -80,7 +85,10 @@ export async function runVehicle(opts: VehicleCommandOptions, io: CliIo, signal:
     log,
     physicalTiming: opts.physicalTiming === true,
     ...(opts.reprovisionEcus === true ? { reprovisionEcus: true } : {}),
-    ...(opts.updateWindow === undefined ? {} : { gateway: { update: { window: opts.updateWindow } } }),
+    gateway: {
+      ...(opts.updateWindow === undefined ? {} : { update: { window: opts.updateWindow } }),
+      ...(opts.manager === undefined ? {} : { managerIdentity: opts.manager }),
+    },
   });
   const g = vehicle.gateway;
   const ecus = vehicle.specs.map((s) => (s.link === 'can' ? `${s.name} can 0x${s.requestId.toString(16).toUpperCase()}` : `${s.name} doip ${s.host}:${s.port}`)).join(', ');
@@ -102,10 +110,21 @@ function collect(value: string, previous: string[] = []): string[] {
 }
 
 export function registerVehicle(program: Command, io: CliIo = processIo): void {
-  program
-    .command('vehicle')
+  const vehicle = program.command('vehicle');
+  // `ota vehicle approve <id>`: admit a vehicle the manager holds pending (docs/operations.md, "Revocation").
+  vehicle
+    .command('approve <vehicleId>')
+    .description('approve a vehicle the manager holds pending (a valid certificate the fleet registry did not know)')
+    .option('--data <dir>', 'data directory of the manager (default $OTA_HOME or ./.ota)')
+    .action(async (id: string, opts: { data?: string }) => {
+      const client = await ApiClient.open(resolveDataDir(opts.data));
+      const v = await client.request<VehicleView>('POST', `/vehicles/${encodeURIComponent(id)}/approve`);
+      io.out(`vehicle ${JSON.stringify(v.id)} approved (${v.online ? 'online' : 'offline'})\n`);
+    });
+  vehicle
     .description('run one simulated vehicle (gateway + virtual ECUs on a virtual CAN bus, or external DoIP ECUs) until SIGINT/SIGTERM')
-    .requiredOption('--id <vehicleId>', 'vehicle id (the CN of its certificate)')
+    // Checked in the action, not by commander: a required option here would also be required of `approve`.
+    .option('--id <vehicleId>', 'vehicle id (the CN of its certificate); required')
     .option('--pki <dir>', 'PKI directory with <id>.pem/.key, ca.pem, crl.pem (default <data>/pki)')
     .option('--broker <url>', `broker URL, mqtts:// only (default: <data>/manager.json, else ${DEFAULT_BROKER_URL})`)
     .option('--data <dir>', 'data directory; ECU state in <data>/vehicles/<id>/ecus/<name>/ (default $OTA_HOME, else ./.ota)')
@@ -113,16 +132,19 @@ export function registerVehicle(program: Command, io: CliIo = processIo): void {
     .option('--verbose', 'log connection and session details to stderr')
     .option('--reprovision-ecus', 're-provision ECUs whose state.json or flash.bin was lost (refused otherwise: ECU_STATE_MISSING / FLASH_STATE_MISSING); logged, the rollback floor kept')
     .option('--physical-timing', 'physical timing model: CAN 500 kbit/s with bit stuffing, datasheet flash erase/program times')
+    .option('--manager <cn>', 'a manager identity (certificate CN) this vehicle accepts; repeatable (default: manager)', collect)
     .option('--update-window <chunks>', 'firmware download window the gateway grants (default 32; a tuning / test knob)', parseWindow)
-    .action(async (opts: VehicleCommandOptions) => {
+    .action(async (opts: Partial<VehicleCommandOptions>) => {
       installRejectionGuard(stderrLog('warn'));
-      if (opts.id.length === 0) throw new OtaError('SIM_CONFIG', '--id must not be empty');
+      const id = opts.id;
+      if (id === undefined) return vehicle.error("error: required option '--id <vehicleId>' not specified", { code: 'commander.missingMandatoryOptionValue', exitCode: 2 });
+      if (id.length === 0) throw new OtaError('SIM_CONFIG', '--id must not be empty');
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        await runVehicle(opts, io, stop.signal);
+        await runVehicle({ ...opts, id }, io, stop.signal);
       } finally {
         process.removeListener('SIGINT', onSignal);
         process.removeListener('SIGTERM', onSignal);

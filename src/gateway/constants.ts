@@ -47,7 +47,15 @@ export const GW_CODES = {
   superseded: 'GW_SUPERSEDED',
   /** update.cancel after the flash started (the flash runs to its end). */
   cancelTooLate: 'GW_CANCEL_TOO_LATE',
+  /** crl.update whose `number` is not the number of the CRL it carries. */
+  badCrl: 'GW_BAD_CRL',
 } as const;
+
+/** The manager identity a gateway accepts when its provisioning names none (`ota pki issue --role manager --name manager`). */
+export const DEFAULT_MANAGER_IDENTITY = 'manager';
+
+/** Where a gateway with a data directory keeps the newest CRL the manager sent (survives restarts). */
+export const CRL_FILE = 'crl.pem';
 
 /** Defaults of `createGateway` options (all in ms unless named otherwise). */
 export const GATEWAY_DEFAULTS = {

@@ -10,6 +10,9 @@
  *   connection lost → backoff → reconnect → new handshake
  */
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { systemClock, type Clock, type TimerHandle } from '../protocol/clock.js';
 import { OtaError } from '../protocol/errors.js';
@@ -19,21 +22,23 @@ import {
   messageClass,
   type AnnounceMessage,
   type ControlMessage,
+  type CrlUpdateMessage,
   type DiagRequestMessage,
   type DiagResponseMessage,
   type EcuInventory,
 } from '../protocol/ota/messages.js';
 import { DEFAULT_SUITES, type SecureChannel, type SuiteName } from '../security/channel/index.js';
-import { trustStoreFromPem } from '../security/pki/index.js';
+import { crlPem, newerTrust, trustStoreFromPem, type TrustStore } from '../security/pki/index.js';
 import { isTopicSafeId, vehicleTopic } from '../security/topics.js';
 import { checkBackoff, type BackoffPolicy } from './backoff.js';
-import { GATEWAY_CAPABILITIES, GATEWAY_DEFAULTS, GATEWAY_VERSION, GW_CODES } from './constants.js';
+import { CRL_FILE, DEFAULT_MANAGER_IDENTITY, GATEWAY_CAPABILITIES, GATEWAY_DEFAULTS, GATEWAY_VERSION, GW_CODES } from './constants.js';
 import { EcuPort, type DiagOutcome, type GatewayEcu } from './ecu-port.js';
 import { MqttLink } from './mqtt-link.js';
 import { RefusalCounter, codeOf, silentLog, type GatewayLog } from './refusals.js';
 import { GatewaySession } from './session.js';
 import type { UdsClientOptions } from './uds/client.js';
 import { UpdateAgent, type UpdateAgentOptions, type UpdateStats } from './update/agent.js';
+import { writeAtomic } from './update/store.js';
 import type { UpdateStatusMessage } from '../protocol/ota/update-messages.js';
 
 export interface GatewayOptions {
@@ -44,6 +49,11 @@ export interface GatewayOptions {
   keyPem: string;
   caPem: string;
   crlPem: string;
+  /**
+   * The manager identities (certificate CNs) this vehicle accepts, from its provisioning: a second
+   * manager-role certificate under another name cannot speak for the fleet. Default `manager`.
+   */
+  managerIdentity?: string | readonly string[];
   /** `mqtts://host:port`. */
   brokerUrl: string;
   /** The ECUs behind this gateway (with their SecurityAccess secrets, to flash them); the gateway owns (and closes) their links. */
@@ -83,6 +93,8 @@ export interface GatewayEvents {
   refused: [info: { code: string; where: string }];
   /** Every update.status the update agent reports (also those it could not send for want of a session). */
   update: [status: UpdateStatusMessage];
+  /** A newer CRL from the manager is in force (and persisted, with a data directory). */
+  crl: [info: { number: number; revoked: number }];
 }
 
 export interface GatewayStats {
@@ -143,6 +155,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private readonly refusals: RefusalCounter;
   private readonly mqtt: MqttLink;
   private session: GatewaySession | undefined;
+  /** CA + the newest CRL held: from the options, the data directory, or the manager's crl.update. */
+  private trust: TrustStore | undefined;
+  /** crl.update messages are applied one at a time, in arrival order. */
+  private crlQueue: Promise<void> = Promise.resolve();
   private readonly updates: UpdateAgent;
   private currentInventory: EcuInventory[] = [];
   private readonly timers = new Set<TimerHandle>();
@@ -223,12 +239,17 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     checkIdentity(this.vehicleId, this.opts.certPem, this.opts.keyPem);
     // Fail closed: without the CRL a revoked manager or broker certificate would be accepted.
     if (typeof this.opts.crlPem !== 'string') throw new OtaError(GW_CODES.config, 'no CRL of the fleet CA (crlPem): the gateway does not start without one');
-    const trust = await trustStoreFromPem(this.opts.caPem, this.opts.crlPem);
+    const trust = await this.loadTrust();
+    this.trust = trust;
+    const pinned = this.opts.managerIdentity ?? DEFAULT_MANAGER_IDENTITY;
+    const managers = typeof pinned === 'string' ? [pinned] : [...pinned];
+    if (managers.length === 0 || managers.some((m) => m.length === 0)) throw new OtaError(GW_CODES.config, 'managerIdentity must name at least one manager');
     this.session = new GatewaySession(
       {
         certPem: this.opts.certPem,
         keyPem: this.opts.keyPem,
-        trust,
+        trust: () => this.trust ?? trust,
+        managers,
         suites: this.opts.suites ?? DEFAULT_SUITES,
         clock: this.clock,
         helloRequestIntervalMs: this.opts.helloRequestIntervalMs ?? GATEWAY_DEFAULTS.helloRequestIntervalMs,
@@ -247,6 +268,32 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.closed) return;
     this.updates.start(trust);
     this.mqtt.start();
+  }
+
+  /**
+   * The provisioned CA and CRL, replaced by the CRL persisted in the data directory when that one is
+   * newer (a CRL the manager sent before a restart). A persisted file that does not verify is ignored.
+   */
+  private async loadTrust(): Promise<TrustStore> {
+    const provisioned = await trustStoreFromPem(this.opts.caPem, this.opts.crlPem);
+    if (this.opts.dataDir === undefined) return provisioned;
+    let persisted: string;
+    try {
+      persisted = await readFile(join(this.opts.dataDir, CRL_FILE), 'utf8');
+    } catch {
+      return provisioned;
+    }
+    try {
+      return (await newerTrust(provisioned, persisted)) ?? provisioned;
+    } catch (e) {
+      this.log.warn(`${this.vehicleId}: persisted CRL not used (${codeOf(e)})`);
+      return provisioned;
+    }
+  }
+
+  /** The number of the CRL in force (undefined without one). */
+  get crlNumber(): number | undefined {
+    return this.trust?.crl?.number;
   }
 
   get connected(): boolean {
@@ -341,9 +388,51 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.onDiagRequest(msg).catch((e: unknown) => this.unexpected(`diag.request ${msg.id}`, e));
       return;
     }
+    if (msg.type === 'crl.update') {
+      this.crlQueue = this.crlQueue.then(() => this.onCrlUpdate(msg));
+      return;
+    }
     if (msg.type === 'update.offer') return this.updates.onOffer(msg);
     if (msg.type === 'update.cancel') return this.updates.onCancel(msg);
     this.refuse(new OtaError(GW_CODES.unexpectedMessage, `a manager does not send ${msg.type}`), 'down/rec');
+  }
+
+  /**
+   * crl.update (docs/connected-system.md): accepted only when signed by the fleet CA and numbered above
+   * the CRL held; persisted before it is used, so a restart keeps it. Offers and flashes from now on are
+   * judged by it; a session with a manager it revokes ends.
+   */
+  private async onCrlUpdate(msg: CrlUpdateMessage): Promise<void> {
+    const current = this.trust;
+    if (current === undefined || this.closed) return;
+    let next: TrustStore | undefined;
+    try {
+      next = await newerTrust(current, Buffer.from(msg.crl, 'base64'));
+      const number = next?.crl?.number ?? current.crl?.number;
+      if (number !== msg.number) throw new OtaError(GW_CODES.badCrl, `crl.update says number ${msg.number}, the CRL is number ${number ?? '-'}`);
+    } catch (e) {
+      this.refuse(e, 'crl.update');
+      return;
+    }
+    if (next === undefined || next.crl === undefined || this.closed) return; // the CRL held already
+    if (this.opts.dataDir !== undefined) {
+      try {
+        mkdirSync(this.opts.dataDir, { recursive: true });
+        writeAtomic(join(this.opts.dataDir, CRL_FILE), crlPem(next.crl.der), true);
+      } catch (e) {
+        this.log.warn(`${this.vehicleId}: could not persist CRL ${next.crl.number} (${codeOf(e)}); using it until restart`);
+      }
+    }
+    this.trust = next;
+    this.updates.setTrust(next);
+    this.log.info(`${this.vehicleId}: CRL ${next.crl.number} in force (${next.revoked.size} revoked)`);
+    this.emit('crl', { number: next.crl.number, revoked: next.revoked.size });
+    const manager = this.session?.current?.peer;
+    if (manager !== undefined && next.revoked.has(manager.serial)) {
+      this.refuse(new OtaError('PKI_REVOKED', `the manager certificate ${manager.serial} is revoked`), 'session');
+      this.session?.disconnected();
+      this.session?.connected(); // a new handshake, which the revoked manager cannot complete
+    }
   }
 
   private async onDiagRequest(req: DiagRequestMessage): Promise<void> {

@@ -16,7 +16,10 @@ import { GW_CODES } from './constants.js';
 export interface SessionOptions {
   certPem: string;
   keyPem: string;
-  trust: TrustStore;
+  /** The trust in force when a handshake starts (CA + the newest CRL the gateway holds). */
+  trust: () => TrustStore;
+  /** The manager identities (certificate CNs) this vehicle accepts: its provisioning pins them. */
+  managers: readonly string[];
   suites: readonly SuiteName[];
   clock: Clock;
   helloRequestIntervalMs: number;
@@ -104,8 +107,8 @@ export class GatewaySession {
       role: 'vehicle',
       certPem: this.opts.certPem,
       keyPem: this.opts.keyPem,
-      trust: this.opts.trust,
-      expectPeer: { role: 'manager' },
+      trust: this.opts.trust(),
+      expectPeer: { role: 'manager', cn: this.opts.managers },
       suites: this.opts.suites,
       ...(this.opts.now === undefined ? {} : { now: this.opts.now }),
       ...(this.opts.replayWindow === undefined ? {} : { replayWindow: this.opts.replayWindow }),

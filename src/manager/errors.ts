@@ -49,6 +49,8 @@ export const MANAGER_CODES = [
   'MGR_SECRET_STORE',
   /** The API would listen on a non-loopback address without HTTPS (no certificate, no `--insecure-http`). */
   'MGR_API_TLS',
+  /** A handshake of a vehicle with a valid certificate the fleet registry holds pending approval (a refusal, counted). */
+  'MGR_VEHICLE_PENDING',
 ] as const;
 export type ManagerCode = (typeof MANAGER_CODES)[number];
 

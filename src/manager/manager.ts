@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { writeFileAtomic } from '../platform/atomic-write.js';
 import type { SuiteName } from '../security/channel/index.js';
-import { loadIssued, loadTrustStore } from '../security/pki/index.js';
+import { listPki, loadIssued, loadTrustStore, normalizeSerial, watchTrustDir, type LiveTrust, type VerifiedIdentity } from '../security/pki/index.js';
 import { TOPIC_ROOT } from '../security/topics.js';
 import { Diagnostics, type DiagnoseRequest, type DiagResult } from './diagnostics.js';
 import { ManagerError } from './errors.js';
@@ -70,6 +70,8 @@ export interface VehicleView {
   statusAt: string | null;
   gateway: { version: string | null; suites: string[] };
   channelSuite: string | null;
+  /** `pending`: the certificate is valid but an admin has not approved the vehicle (no session until then). */
+  approval: 'approved' | 'pending';
   ecus: EcuRecord[];
 }
 
@@ -97,6 +99,8 @@ export interface Manager {
   diagnose(req: DiagnoseRequest): Promise<DiagResult>;
   vehicles(): Promise<VehicleView[]>;
   vehicle(id: string): Promise<VehicleView | undefined>;
+  /** Approve a vehicle held pending (VEHICLE_UNKNOWN if the registry has none by that id). */
+  approveVehicle(id: string, actor: string): Promise<VehicleView>;
   stats(): Promise<ManagerStats>;
   /** Resolves once connected and subscribed to the broker (BROKER_DISCONNECTED after timeoutMs). */
   waitForBroker(timeoutMs?: number): Promise<void>;
@@ -130,6 +134,15 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     const keptAs = setAsideSqliteFile(paths.database);
     if (keptAs !== undefined) log('warn', 'store.reset', { file: paths.database, keptAs });
   }
+  // The CRL in force, followed while the manager runs (`ota pki revoke` rewrites crl.pem): every
+  // handshake, job and firmware listing asks it; a change ends revoked sessions and reaches the gateways.
+  let trustWatch: LiveTrust;
+  try {
+    trustWatch = await watchTrustDir(pkiDir, { log: (line) => log('warn', 'pki.trust', { line }) });
+  } catch (e) {
+    throw new ManagerError('MGR_CONFIG', `cannot load the CA and CRL from ${pkiDir}`, { cause: e });
+  }
+  const liveTrust = trustWatch;
   const { token, created: apiTokenCreated } = await openApiToken(paths.apiToken);
   const store = await openSqliteStore(paths.database, {
     mustExist: ranBefore && opts.resetDatabase !== true,
@@ -141,9 +154,10 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
 
   let link: BrokerLink | undefined;
   let api: ApiServer | undefined;
-  const repository = new FirmwareRepository({ store, blobs: new BlobStore(paths.blobsDir), trust: () => loadTrustStore(pkiDir) });
+  const repository = new FirmwareRepository({ store, blobs: new BlobStore(paths.blobsDir), trust: () => liveTrust.current() });
   const sessions: VehicleSessions = new VehicleSessions({
     identity,
+    trust: () => liveTrust.current(),
     ...(opts.suites ? { suites: opts.suites } : {}),
     publish: (topic, payload) => (link ? link.publish(topic, payload) : Promise.reject(new ManagerError('BROKER_DISCONNECTED', 'no broker link'))),
     store,
@@ -157,6 +171,14 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     },
     onSession: (v) => engine.onSession(v),
     onUpdate: (v, msg) => engine.onUpdate(v, msg),
+    admit: (v, peer) => admit(v, peer),
+    registerByName: async (v) => {
+      if (!(await issuedHere(v))) return false;
+      const at = new Date().toISOString();
+      await store.registerVehicle(v, 'approved', at);
+      await store.audit({ at, actor: 'manager', action: 'vehicle.register', target: v, detail: {} });
+      return true;
+    },
     ...(opts.helloRequestIntervalMs === undefined ? {} : { helloRequestIntervalMs: opts.helloRequestIntervalMs }),
     ...(opts.helloRequestMaxIntervalMs === undefined ? {} : { helloRequestMaxIntervalMs: opts.helloRequestMaxIntervalMs }),
   });
@@ -185,6 +207,34 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     ...(jobOpts.chunkSize === undefined ? {} : { chunkSize: jobOpts.chunkSize }),
   });
 
+  /**
+   * The registry's rule for a vehicle with a valid certificate (docs/operations.md, "Revocation and the
+   * fleet registry"): a registered vehicle is admitted if approved; a new one is registered approved when
+   * the manager's PKI index issued exactly that certificate to it (`ota pki issue --role vehicle`, what
+   * `ota up` and `ota vehicle --id` rely on), else registered pending until `ota vehicle approve`.
+   */
+  /** Whether the manager's PKI index holds a live vehicle certificate for `vehicleId` (with that serial, when given). */
+  const issuedHere = (vehicleId: string, serial?: string): Promise<boolean> =>
+    listPki(pkiDir).then(
+      (index) => index.certificates.some((c) => c.role === 'vehicle' && c.name === vehicleId && !c.revoked && (serial === undefined || normalizeSerial(c.serial) === serial)),
+      () => false,
+    );
+  const admit = async (vehicleId: string, peer: VerifiedIdentity): Promise<boolean> => {
+    const known = store.peekVehicle(vehicleId);
+    if (known !== undefined) return known.approval === 'approved';
+    const issued = await issuedHere(vehicleId, peer.serial);
+    const at = new Date().toISOString();
+    await store.registerVehicle(vehicleId, issued ? 'approved' : 'pending', at);
+    await store.audit({ at, actor: 'manager', action: issued ? 'vehicle.register' : 'vehicle.pending', target: vehicleId, detail: { serial: peer.serial } });
+    if (!issued) log('warn', 'vehicle.pending_approval', { vehicleId, serial: peer.serial });
+    return issued;
+  };
+  const approveVehicle = async (vehicleId: string, actor: string): Promise<VehicleView> => {
+    if (!(await store.approveVehicle(vehicleId, actor, new Date().toISOString()))) throw new ManagerError('VEHICLE_UNKNOWN', `no vehicle '${vehicleId}'`);
+    await sessions.requestSession(vehicleId); // ask it for a handshake now rather than at its next reconnect
+    return (await vehicle(vehicleId)) as VehicleView;
+  };
+
   const view = (v: VehicleRecord): VehicleView => {
     const session = sessions.state(v.id);
     return {
@@ -197,6 +247,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
       statusAt: v.statusAt,
       gateway: { version: v.gatewayVersion, suites: v.suites },
       channelSuite: v.channelSuite,
+      approval: v.approval,
       ecus: v.ecus,
     };
   };
@@ -218,7 +269,16 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     };
   };
 
+  counters.revocation.crlNumber = identity.trust.crl?.number ?? null;
+  liveTrust.onChange((trust) => {
+    counters.revocation.crlNumber = trust.crl?.number ?? null;
+    log('info', 'pki.crl_changed', { crlNumber: trust.crl?.number ?? null, revoked: trust.revoked.size });
+    sessions.onTrust(trust);
+    engine.onTrust(trust).catch((e: unknown) => log('error', 'jobs.revocation_failed', errorFields(e)));
+  });
+
   const cleanup = async (): Promise<void> => {
+    liveTrust.close();
     diagnostics.close();
     await engine.close().catch((e: unknown) => log('warn', 'jobs.close_failed', errorFields(e)));
     await api?.close().catch((e: unknown) => log('warn', 'api.close_failed', errorFields(e)));
@@ -256,6 +316,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
         health: () => ({ status: 'ok', version: MANAGER_VERSION, broker: { url: brokerUrl, connected: link?.connected ?? false }, uptimeS: Math.round((Date.now() - started) / 1000) }),
         vehicles,
         vehicle,
+        approveVehicle,
         diagnose: (r) => diagnostics.diagnose(r),
         diagLog: (o) => store.listDiag(o),
         auditLog: (o) => store.listAudit(o),
@@ -294,6 +355,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     diagnose: (r) => diagnostics.diagnose(r),
     vehicles,
     vehicle,
+    approveVehicle,
     stats,
     waitForBroker: (timeoutMs) => brokerLink.whenConnected(timeoutMs),
     close: () => {

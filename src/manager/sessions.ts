@@ -16,9 +16,9 @@
  * cannot tear down a working session.
  */
 import { createChannel, decodeRecordHeader, encodeHelloRequest, MessageType, type SecureChannel, type SuiteName } from '../security/channel/index.js';
-import type { TrustStore } from '../security/pki/index.js';
+import { PkiError, type TrustStore, type VerifiedIdentity } from '../security/pki/index.js';
 import { parseVehicleTopic, vehicleTopic } from '../security/topics.js';
-import { decodeControl, encodeControl, messageClass, type ControlMessage, type DiagResponseMessage } from '../protocol/ota/messages.js';
+import { decodeControl, encodeControl, messageClass, type ControlMessage, type CrlUpdateMessage, type DiagResponseMessage } from '../protocol/ota/messages.js';
 import type { UpdateMessage } from '../protocol/ota/update-messages.js';
 import { ManagerError } from './errors.js';
 import { errorFields, type ManagerLog } from './log.js';
@@ -28,7 +28,9 @@ import type { Store } from './store/index.js';
 export type SessionState = 'established' | 'handshaking' | 'none';
 
 export interface SessionsOptions {
-  identity: { certPem: string; keyPem: string; trust: TrustStore };
+  identity: { certPem: string; keyPem: string };
+  /** The fleet trust now (CA + the live CRL), asked at every handshake; rejects while it is unusable. */
+  trust: () => Promise<TrustStore>;
   suites?: readonly SuiteName[];
   publish: (topic: string, payload: Uint8Array) => Promise<void>;
   store: Store;
@@ -50,6 +52,16 @@ export interface SessionsOptions {
   helloRequestIntervalMs?: number;
   /** Ceiling of the growing HelloRequest interval (default 60 000 ms). */
   helloRequestMaxIntervalMs?: number;
+  /**
+   * The registry's admission rule, asked when a handshake completes: true admits V (registering it if
+   * new), false holds it pending (the session is refused MGR_VEHICLE_PENDING). Default: everyone.
+   */
+  admit?: (vehicleId: string, peer: VerifiedIdentity) => Promise<boolean>;
+  /**
+   * A status message from a vehicle the registry does not hold (the broker authenticated its name, no
+   * certificate is seen here): register it if the registry's rule admits it by name; true when it did.
+   */
+  registerByName?: (vehicleId: string) => Promise<boolean>;
   now?: () => Date;
 }
 
@@ -134,21 +146,32 @@ export class VehicleSessions {
     const changed = l.online !== online;
     l.online = online;
     if (online && changed) l.unanswered = 0; // back online (broker-authenticated presence): ask promptly again
-    await this.opts.store.setPresence(vehicleId, online, this.nowIso());
+    // Only a registered vehicle's presence is written: the registry gains a vehicle through admission
+    // (establish), never through a status message; until then presence is kept here.
+    let row = this.opts.store.peekVehicle(vehicleId);
+    if (row === undefined && this.opts.registerByName !== undefined && (await this.opts.registerByName(vehicleId))) row = this.opts.store.peekVehicle(vehicleId);
+    if (row !== undefined || this.opts.registerByName === undefined) await this.opts.store.setPresence(vehicleId, online, this.nowIso());
     if (changed) this.opts.log('info', 'vehicle.presence', { vehicleId, online, retained });
     if (!online) this.opts.onOffline(vehicleId);
     // A retained `online` reaches us when we (re)subscribe: the gateway will not start a handshake for
     // our sake, so ask for one. A live `online` is followed by the gateway's own ClientHello.
-    else if (retained && !l.current) await this.requestHello(vehicleId, l);
+    else if (retained && !l.current && row?.approval !== 'pending') await this.requestHello(vehicleId, l);
   }
 
   private async onHandshake(vehicleId: string, l: VehicleLink, msg: Uint8Array): Promise<void> {
     if (msg[1] === MessageType.clientHello) {
+      let trust: TrustStore;
+      try {
+        trust = await this.opts.trust(); // the CRL of this moment: a certificate revoked a second ago is refused
+      } catch (e) {
+        this.opts.refusals.refuse(e, { vehicleId, leaf: 'up/hs' });
+        return;
+      }
       const channel = createChannel({
         role: 'manager',
         certPem: this.opts.identity.certPem,
         keyPem: this.opts.identity.keyPem,
-        trust: this.opts.identity.trust,
+        trust,
         expectPeer: { role: 'vehicle', cn: vehicleId },
         ...(this.opts.suites ? { suites: this.opts.suites } : {}),
       });
@@ -183,6 +206,27 @@ export class VehicleSessions {
   }
 
   private async establish(vehicleId: string, l: VehicleLink, channel: SecureChannel): Promise<void> {
+    // The CRL may have changed between ClientHello and Finished: judge the certificate by the current one.
+    let trust: TrustStore;
+    try {
+      trust = await this.opts.trust();
+      if (channel.peer !== undefined && trust.revoked.has(channel.peer.serial)) throw new PkiError('PKI_REVOKED', `certificate ${channel.peer.serial} is revoked`);
+    } catch (e) {
+      l.pending = l.pending.filter((p) => p !== channel);
+      channel.close();
+      this.opts.refusals.refuse(e, { vehicleId, leaf: 'up/hs' });
+      return;
+    }
+    // A valid certificate is not yet a member of the fleet: the registry decides (operations.md).
+    if (this.opts.admit !== undefined && channel.peer !== undefined && !(await this.opts.admit(vehicleId, channel.peer))) {
+      l.pending = l.pending.filter((p) => p !== channel);
+      channel.close();
+      this.opts.refusals.refuse('MGR_VEHICLE_PENDING', { vehicleId, leaf: 'up/hs' });
+      return;
+    }
+    // Presence that arrived before the vehicle was registered.
+    const row = this.opts.store.peekVehicle(vehicleId);
+    if (l.online !== undefined && row !== undefined && row.online !== l.online) await this.opts.store.setPresence(vehicleId, l.online, this.nowIso());
     for (const p of l.pending) if (p !== channel) p.close();
     l.pending = [];
     l.current?.close();
@@ -193,6 +237,8 @@ export class VehicleSessions {
     await this.opts.store.setChannel(vehicleId, suite, this.nowIso());
     this.opts.log('info', 'vehicle.session', { vehicleId, suite, sessionId: Buffer.from(channel.sessionId ?? []).toString('hex') });
     for (const w of l.waiters.splice(0)) w();
+    // Before anything else on this session (an offer follows from onSession): the CRL the gateway must use.
+    this.sendCrl(vehicleId, trust);
     try {
       this.opts.onSession?.(vehicleId);
     } catch (e) {
@@ -203,7 +249,7 @@ export class VehicleSessions {
   private async onRecord(vehicleId: string, l: VehicleLink, record: Uint8Array): Promise<void> {
     if (!l.current) {
       this.opts.refusals.refuse('MGR_NO_SESSION', { vehicleId, leaf: 'up/rec' });
-      await this.requestHello(vehicleId, l);
+      if (this.opts.store.peekVehicle(vehicleId)?.approval !== 'pending') await this.requestHello(vehicleId, l);
       return;
     }
     let plaintext: Uint8Array;
@@ -252,6 +298,39 @@ export class VehicleSessions {
       return;
     }
     this.opts.refusals.refuse('MGR_UNEXPECTED_MESSAGE', { vehicleId, leaf: 'up/rec' });
+  }
+
+  /**
+   * The fleet CRL changed (docs/operations.md, "Revocation"): end at once the session of every vehicle
+   * whose certificate it revokes (keys erased, in-flight work told the vehicle is gone), and send the new
+   * CRL to every other vehicle with a session.
+   */
+  onTrust(trust: TrustStore): void {
+    if (this.closed) return;
+    for (const [vehicleId, l] of this.links) {
+      const serial = l.current?.peer?.serial;
+      if (l.current === undefined || serial === undefined) continue;
+      if (trust.revoked.has(serial)) {
+        l.current.close();
+        l.current = undefined;
+        this.opts.counters.revocation.sessionsEnded++;
+        this.opts.refusals.refuse('PKI_REVOKED', { vehicleId, leaf: 'session' });
+        this.opts.log('warn', 'vehicle.session_revoked', { vehicleId, serial });
+        this.opts.onOffline(vehicleId);
+      } else {
+        this.sendCrl(vehicleId, trust);
+      }
+    }
+  }
+
+  /** crl.update with the CRL of `trust` (none without one); a failure is logged, the next change or session retries. */
+  private sendCrl(vehicleId: string, trust: TrustStore): void {
+    if (trust.crl === undefined) return;
+    const msg: CrlUpdateMessage = { type: 'crl.update', number: trust.crl.number, crl: Buffer.from(trust.crl.der).toString('base64') };
+    this.sendControl(vehicleId, msg).then(
+      () => void this.opts.counters.revocation.crlSent++,
+      (e: unknown) => this.opts.log('warn', 'vehicle.crl_send_failed', { vehicleId, ...errorFields(e) }),
+    );
   }
 
   /** Does `record`'s (unauthenticated) session id name one of V's handshakes awaiting Finished? */

@@ -15,6 +15,8 @@ export interface ManagerCounters {
   helloRequests: number;
   broker: { connected: boolean; connects: number; disconnects: number };
   diag: { sent: number; positive: number; negative: number; timeout: number; error: number; inFlight: number };
+  /** The CRL in force (its number), sessions ended because it revoked the vehicle, crl.update messages sent. */
+  revocation: { crlNumber: number | null; sessionsEnded: number; crlSent: number };
 }
 
 export function newCounters(): ManagerCounters {
@@ -26,6 +28,7 @@ export function newCounters(): ManagerCounters {
     helloRequests: 0,
     broker: { connected: false, connects: 0, disconnects: 0 },
     diag: { sent: 0, positive: 0, negative: 0, timeout: 0, error: 0, inFlight: 0 },
+    revocation: { crlNumber: null, sessionsEnded: 0, crlSent: 0 },
   };
 }
 

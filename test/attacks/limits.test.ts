@@ -474,7 +474,7 @@ describe("the gateway's session under forged HelloRequests (issue 9 §2)", () =>
     const sent: Uint8Array[] = [];
     const refused: unknown[] = [];
     const session = new GatewaySession(
-      { certPem: f.vehicle.certPem, keyPem: f.vehicle.keyPem, trust: f.trust, suites: ['aes-256-gcm'], clock: new FakeClock(), helloRequestIntervalMs: 0, handshakeTimeoutMs: 60_000, handshakeRetryMaxMs: 60_000 },
+      { certPem: f.vehicle.certPem, keyPem: f.vehicle.keyPem, trust: () => f.trust, managers: ['manager'], suites: ['aes-256-gcm'], clock: new FakeClock(), helloRequestIntervalMs: 0, handshakeTimeoutMs: 60_000, handshakeRetryMaxMs: 60_000 },
       { sendHandshake: (b) => void sent.push(b), established: () => undefined, refused: (e) => void refused.push(e), note: () => undefined },
     );
     const first = createChannel({ role: 'manager', certPem: f.manager.certPem, keyPem: f.manager.keyPem, trust: f.trust, expectPeer: { role: 'vehicle', cn: f.vehicleId } });

@@ -144,7 +144,7 @@ describe('issue 9 §4: jobs and firmware views of hostile strings', () => {
   const firmware: FirmwareRecord = {
     id: 'ed9942e962e39e21', manifestDigest: 'ab'.repeat(32), hardwareId: HOSTILE_HW, version: '1.1.0', counter: 2, length: 1024,
     sha256: 'cd'.repeat(32), loadAddress: 0x0800_2000, format: 'ihex', signer: { cn: 'release\u009d52;c;x\u009c', serial: '01' },
-    addedAt: '2030-01-01T00:00:00.000Z', addedBy: 'api:cli',
+    addedAt: '2030-01-01T00:00:00.000Z', addedBy: 'api:cli', revoked: false,
   };
 
   it('ota jobs (table) and ota jobs show escape the ECU version and the gateway reason', () => {

@@ -18,6 +18,7 @@ const vehicle: VehicleRecord = {
   firstSeen: 'x',
   lastSeen: 'x',
   online: true,
+  approval: 'approved',
   statusAt: null,
   gatewayVersion: null,
   suites: [],

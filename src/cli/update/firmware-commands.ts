@@ -47,7 +47,7 @@ export function firmwareDetails(f: FirmwareRecord): string {
     ['sha256', f.sha256],
     ['load address', hexAddress(f.loadAddress)],
     ['format', f.format],
-    ['signer', `${f.signer.cn} (serial ${f.signer.serial})`],
+    ['signer', `${f.signer.cn} (serial ${f.signer.serial})${f.revoked ? ' REVOKED' : ''}`],
     ['added', `${f.addedAt} by ${f.addedBy}`],
   ];
   return table(rows);
@@ -56,7 +56,7 @@ export function firmwareDetails(f: FirmwareRecord): string {
 /** The repository as a table, newest first. */
 export function firmwareTable(list: readonly FirmwareRecord[]): string {
   const rows = [['ID', 'HARDWARE', 'VERSION', 'COUNTER', 'BYTES', 'ADDED', 'SIGNER']];
-  for (const f of list) rows.push([f.id, f.hardwareId, f.version, String(f.counter), String(f.length), f.addedAt, f.signer.cn]);
+  for (const f of list) rows.push([f.id, f.hardwareId, f.version, String(f.counter), String(f.length), f.addedAt, f.revoked ? `${f.signer.cn} REVOKED` : f.signer.cn]);
   return `${table(rows)}\n${list.length} firmware release${list.length === 1 ? '' : 's'}`;
 }
 

@@ -17,6 +17,7 @@ import { SA_LEVEL } from '../security-access.js';
 import { DEPENDENCY_RESULT, ROUTINE_STATUS_OK } from './constants.js';
 import type { LinkConfig, Outcome, ServerCore } from './core.js';
 import { checkProgrammingDependencies } from './dependencies.js';
+import { effectiveTrust, installRevocationList } from './revocation.js';
 
 const ROUTINES: ReadonlySet<number> = new Set(Object.values(ROUTINE_ID));
 
@@ -25,7 +26,7 @@ export type RoutineResults = Map<number, Uint8Array>;
 
 /**
  * RoutineControl (§13.2): startRoutine (0x01) and requestRoutineResults (0x03) of 0xFF00 eraseMemory,
- * 0x0202 checkMemory and 0xFF01 checkProgrammingDependencies. Order of checks per §13.2.4: routine
+ * 0x0202 checkMemory, 0x0203 installRevocationList (revocation.ts) and 0xFF01 checkProgrammingDependencies. Order of checks per §13.2.4: routine
  * supported (0x31), security level 0x11 (0x33), then the routine's own.
  */
 export async function routineControl(core: ServerCore, req: RoutineControlRequest, results: RoutineResults): Promise<Outcome> {
@@ -61,6 +62,8 @@ async function startRoutine(core: ServerCore, id: number, optionRecord: Uint8Arr
       return core.programming.erase(optionRecord);
     case ROUTINE_ID.checkMemory:
       return core.programming.checkMemory(optionRecord);
+    case ROUTINE_ID.installRevocationList:
+      return installRevocationList(core, optionRecord);
     default:
       return checkDependencies(core, optionRecord);
   }
@@ -77,7 +80,7 @@ async function checkDependencies(core: ServerCore, signedManifest: Uint8Array): 
     signedManifest,
     written: core.programming.writtenExtent(),
     nvm: core.nvm,
-    trust: core.config.trust,
+    trust: await effectiveTrust(core),
     now: core.config.now(),
   });
   core.dependencyResult = outcome.ok ? DEPENDENCY_RESULT.accepted : outcome.result;

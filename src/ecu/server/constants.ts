@@ -64,6 +64,18 @@ export const ECU_DID = {
   bootState: 0xfd00,
   /** Programming status (both modes): `<applicationStatus> <lastDependencyCheck>`. */
   programmingStatus: 0xfd01,
+  /** Revocation list held by the bootloader (both modes): its cRLNumber, u32 (0 = none held). */
+  revocationListNumber: 0xfd02,
+  /** Storage slot (not readable) of the CRL routine 0x0203 installed, DER, in the ECU's state. */
+  revocationListStore: 0xfd03,
+} as const;
+
+/** routineStatusRecord of routine 0x0203 installRevocationList. */
+export const CRL_ROUTINE_STATUS = {
+  /** The CRL verified, was newer than the held one, and is now persisted and in force. */
+  installed: 0x00,
+  /** The CRL verified but is not newer than the one held (the same, or older): the held one stays. */
+  kept: 0x01,
 } as const;
 
 /** First byte of DID 0xFD00: which software answers. */

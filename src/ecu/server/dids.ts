@@ -113,6 +113,7 @@ export const DID_TABLE: ReadonlyMap<number, DidDefinition> = new Map<number, Did
   [ECU_DID.ultrasonicDistance, { name: 'ultrasonicDistance', modes: APP, read: (c) => u16(ultrasonicDistanceMm(c.clock.now())) }],
   [ECU_DID.supplyVoltage, { name: 'supplyVoltage', modes: APP, read: (c) => u16(supplyVoltageMv(c.clock.now())) }],
   [ECU_DID.bootState, { name: 'bootState', modes: BOTH, read: (c) => Uint8Array.of(BOOT_MODE_CODE[c.mode], c.bootReason) }],
+  [ECU_DID.revocationListNumber, { name: 'revocationListNumber', modes: BOTH, read: stored(ECU_DID.revocationListNumber, new Uint8Array(4)) }],
   [ECU_DID.programmingStatus, {
     name: 'programmingStatus', modes: BOTH,
     read: (c) => {

@@ -4,7 +4,7 @@
  * NRC (as `wireCode`) and the client error as `cause`.
  *
  *   preparing  10 03 → 85 02, 28 03 01 (optional: NRC 0x11/0x12/0x7E/0x7F tolerated) → 10 02
- *   unlocking  27 11 → seed, 27 12 <HMAC-SHA256(secret, seed) truncated>
+ *   unlocking  27 11 → seed, 27 12 <HMAC-SHA256(secret, seed) truncated>; with a CRL: 31 01 02 03 <CRL DER>
  *   erasing    31 01 FF 00 44 <address:4> <size:4>  (0x78 pending handled by the client)
  *   programming 34 00 44 <address:4> <size:4> → 74 <LFI> <maxNumberOfBlockLength>;
  *              36 <BSC> <block> … (blocks of maxNumberOfBlockLength − 2 bytes, BSC 0x01.., 0xFF → 0x00) → 37
@@ -94,6 +94,11 @@ export interface FlashOptions {
   signedManifest: Uint8Array;
   /** The ECU secret for SecurityAccess level 0x11. */
   secret: Uint8Array;
+  /**
+   * The fleet CA's CRL (DER) the gateway holds: handed to the bootloader (routine 0x0203) right after
+   * SecurityAccess, before anything is erased and before routine 0xFF01 judges the manifest.
+   */
+  crl?: Uint8Array;
   /** Called at each phase start and after each block: `done` of `total` (bytes while programming). */
   onProgress?: (phase: FlashPhase, done: number, total: number) => void;
   /**
@@ -124,7 +129,10 @@ export async function flashEcu(client: UdsClient, options: FlashOptions): Promis
   const manifest = checkImage(options);
   const run = new FlashRun(client, options);
   await run.phase('preparing', () => prepare(client));
-  await run.phase('unlocking', () => client.unlock(PROGRAMMING_LEVEL, options.secret));
+  await run.phase('unlocking', async () => {
+    await client.unlock(PROGRAMMING_LEVEL, options.secret);
+    if (options.crl !== undefined) await installRevocationList(client, options.crl);
+  });
   await run.phase('erasing', () => erase(client, options.image));
   const transfer = await run.phase('programming', () => program(client, options.image, (done, total) => run.progress('programming', done, total)));
   await run.phase('checking', () => check(client, options.image.data, options.signedManifest));
@@ -180,6 +188,20 @@ async function optional(step: Promise<unknown>): Promise<void> {
 
 function memoryRecord(image: { address: number; data: Uint8Array }): Uint8Array {
   return encodeMemoryRange({ memoryAddress: image.address, memorySize: image.data.length, addressLength: 4, sizeLength: 4 });
+}
+
+/**
+ * Step 3a (docs/flash-sequence.md): `31 01 02 03 <CRL DER>`. Status 0x00 installed, 0x01 kept (the ECU
+ * holds this one or a newer one): both fine. NRC 0x31 from a bootloader without the routine (ISO 14229-1
+ * §13.2.4: routine not supported) is tolerated — its own CRL, if any, judges the manifest.
+ */
+async function installRevocationList(client: UdsClient, crl: Uint8Array): Promise<void> {
+  try {
+    await client.routine(ROUTINE_CONTROL_TYPE.startRoutine, ROUTINE_ID.installRevocationList, crl);
+  } catch (e) {
+    if (e instanceof UdsNegativeError && e.nrc === NRC.requestOutOfRange) return;
+    throw e;
+  }
 }
 
 /** Step 4: `31 01 FF 00 44 <address> <size>`. */

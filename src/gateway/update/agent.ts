@@ -139,6 +139,11 @@ export class UpdateAgent {
     }
   }
 
+  /** A newer CRL is in force: offers and flashes from now on are judged by it (before download, before programming). */
+  setTrust(trust: TrustStore): void {
+    this.trust = trust;
+  }
+
   // ── offers ─────────────────────────────────────────────────────────────────────────────────
 
   onOffer(offer: UpdateOfferMessage): void {
@@ -472,6 +477,7 @@ export class UpdateAgent {
           attempts: this.opts.flashAttempts ?? GATEWAY_DEFAULTS.update.flashAttempts,
           rebootTimeoutMs: this.opts.rebootTimeoutMs ?? 10_000,
           reason: `flashing update job ${record.jobId}`,
+          ...(this.trust?.crl === undefined ? {} : { crl: this.trust.crl.der }),
         },
         { image, signedManifest, manifest: verified.manifest, probeFirst },
       );

@@ -29,6 +29,8 @@ export interface InstallContext {
   rebootTimeoutMs: number;
   /** Why the ECU is reserved (shown to diagnostic requests that get GW_BUSY). */
   reason: string;
+  /** The CRL (DER) the gateway holds, handed to the bootloader before it checks the manifest. */
+  crl?: Uint8Array;
 }
 
 export interface InstallInput {
@@ -58,6 +60,7 @@ export function installImage(ctx: InstallContext, input: InstallInput): Promise<
           image: { address: input.manifest.loadAddress, data: input.image },
           signedManifest: input.signedManifest,
           secret: ctx.secret,
+          ...(ctx.crl === undefined ? {} : { crl: ctx.crl }),
           rebootTimeoutMs: ctx.rebootTimeoutMs,
           onProgress: (phase, done, total) => ctx.progress(FLASH_TO_UPDATE_PHASE[phase], total === 0 ? 100 : Math.floor((done * 100) / total)),
         });

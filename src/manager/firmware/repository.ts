@@ -35,6 +35,8 @@ export interface FirmwareRecord {
   /** Format of the file as uploaded. */
   format: FirmwareFormat;
   signer: { cn: string; serial: string };
+  /** The release certificate is in the fleet's current CRL: no new job may use this firmware. */
+  revoked: boolean;
   addedAt: string;
   addedBy: string;
 }
@@ -104,6 +106,7 @@ export class FirmwareRepository {
       loadAddress: manifest.loadAddress,
       format,
       signer: { cn: signed.releaseSigner.cn, serial: signed.releaseSigner.serial },
+      revoked: false,
       addedAt: at,
       addedBy: input.actor,
     };
@@ -158,13 +161,38 @@ export class FirmwareRepository {
     let q = this.opts.store.db.selectFrom('firmware').selectAll();
     if (opts.hardwareId !== undefined) q = q.where('hardware_id', '=', opts.hardwareId);
     const rows = await q.orderBy('added_at', 'desc').orderBy('id').limit(Math.max(1, Math.min(1000, opts.limit ?? 1000))).execute();
-    return rows.map(toRecord);
+    const revoked = await this.revokedSerials();
+    return rows.map((r) => toRecord(r, revoked));
   }
 
   /** One release by id (16 hex) or full manifest digest (64 hex); undefined when absent. */
   async get(idOrDigest: string): Promise<FirmwareRecord | undefined> {
     const row = await this.row(idOrDigest);
-    return row && toRecord(row);
+    return row && toRecord(row, await this.revokedSerials());
+  }
+
+  /**
+   * Verify a stored release's signed manifest again against the fleet's current trust (CA + CRL): a
+   * release certificate revoked after the firmware was added refuses with FW_REVOKED_SIGNER (expired:
+   * FW_UNTRUSTED_SIGNER). Called for every new job, dry runs included.
+   */
+  async checkSigner(signedManifest: Uint8Array): Promise<void> {
+    await verifyUpdate({ signedManifest, expect: {}, trust: await this.opts.trust(), ...(this.opts.now ? { now: this.opts.now() } : {}) });
+  }
+
+  /** Ids of the releases whose signer `trust` revokes (to fail the jobs that would install them). */
+  async revokedIds(trust: TrustStore): Promise<Set<string>> {
+    const rows = await this.opts.store.db.selectFrom('firmware').select(['id', 'signer_serial']).execute();
+    return new Set(rows.filter((r) => trust.revoked.has(r.signer_serial)).map((r) => r.id));
+  }
+
+  /** The serials the current CRL revokes; none while the trust store is unavailable (the API still lists). */
+  private async revokedSerials(): Promise<ReadonlySet<string>> {
+    try {
+      return (await this.opts.trust()).revoked;
+    } catch {
+      return new Set();
+    }
   }
 
   /** One release with its signed manifest bytes; FIRMWARE_UNKNOWN when absent. */
@@ -176,7 +204,7 @@ export class FirmwareRepository {
     if (decodeSignedManifest(signedManifest).digest !== row.manifest_digest) {
       throw new ManagerError('MGR_BLOB_CORRUPT', `the stored manifest of ${row.id} does not match its digest`);
     }
-    return { firmware: toRecord(row), signedManifest };
+    return { firmware: toRecord(row, await this.revokedSerials()), signedManifest };
   }
 
   /** The contiguous image of a release, checked against its SHA-256 (MGR_BLOB_CORRUPT otherwise). */
@@ -195,7 +223,7 @@ export class FirmwareRepository {
   }
 }
 
-function toRecord(r: FirmwareRow): FirmwareRecord {
+function toRecord(r: FirmwareRow, revoked: ReadonlySet<string>): FirmwareRecord {
   return {
     id: r.id,
     manifestDigest: r.manifest_digest,
@@ -207,6 +235,7 @@ function toRecord(r: FirmwareRow): FirmwareRecord {
     loadAddress: Number(r.load_address),
     format: r.format as FirmwareFormat,
     signer: { cn: r.signer_cn, serial: r.signer_serial },
+    revoked: revoked.has(r.signer_serial),
     addedAt: r.added_at,
     addedBy: r.added_by,
   };

@@ -30,6 +30,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = {
   JOB_SAVE_FAILED: 503,
   GW_BUSY: 503,
   DIAG_TIMEOUT: 504,
+  // The fleet CRL on disk is unusable: the manager refuses what needs it (fails closed).
+  PKI_TRUST_UNAVAILABLE: 503,
   UDS_TIMEOUT: 504,
 };
 

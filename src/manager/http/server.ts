@@ -26,6 +26,8 @@ export interface ApiHandlers extends UpdateHandlers {
   vehicles(): Promise<unknown[]>;
   /** undefined → 404 VEHICLE_UNKNOWN. */
   vehicle(id: string): Promise<unknown>;
+  /** Approve a vehicle held pending; VEHICLE_UNKNOWN when absent. */
+  approveVehicle(id: string, actor: string): Promise<unknown>;
   diagnose(req: DiagnoseRequest): Promise<DiagResult>;
   diagLog(opts: { vehicleId?: string; limit?: number }): Promise<DiagLogEntry[]>;
   auditLog(opts: { limit?: number }): Promise<AuditEntry[]>;
@@ -105,6 +107,10 @@ function buildApp(opts: ApiOptions): FastifyInstance {
     if (v === undefined) throw new ManagerError('VEHICLE_UNKNOWN', `no vehicle '${req.params.id}'`);
     return v;
   });
+
+  app.post<{ Params: VehicleParams }>(`${API_PREFIX}/vehicles/:id/approve`, { schema: { params: vehicleParamsSchema } }, (req) =>
+    h.approveVehicle(req.params.id, actorOf(req)),
+  );
 
   app.post<{ Params: VehicleParams; Body: DiagBody }>(
     `${API_PREFIX}/vehicles/:id/diag`,

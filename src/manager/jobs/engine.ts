@@ -22,6 +22,7 @@
  */
 import { bitmapFromBase64, type UpdateMessage, type UpdateStatusMessage } from '../../protocol/ota/update-messages.js';
 import type { FirmwareRepository } from '../firmware/index.js';
+import type { TrustStore } from '../../security/pki/index.js';
 import { errorFields, type ManagerLog } from '../log.js';
 import type { Store } from '../store/index.js';
 import { ImageCache } from './images.js';
@@ -409,6 +410,23 @@ export class JobEngine {
       for (const job of await pendingCancelRows(this.opts.store.db, vehicleId)) await this.sendCancel(job);
     } catch (e) {
       this.opts.log('error', 'job.cancel_lookup_failed', { vehicleId, ...errorFields(e) });
+    }
+  }
+
+  /**
+   * The fleet CRL changed: fail every active job whose firmware's release certificate it revokes, unless
+   * the gateway is already installing it (it checks the signer again against the CRL it was sent before
+   * programming). A gateway that was offered the job is told to drop it.
+   */
+  async onTrust(trust: TrustStore): Promise<void> {
+    if (this.closed || trust.revoked.size === 0 || this.live.size === 0) return;
+    const revoked = await this.opts.repository.revokedIds(trust);
+    for (const job of [...this.live.values()]) {
+      if (!revoked.has(job.firmwareId) || INSTALL_PHASES.includes(job.phase)) continue;
+      const offered = job.offers > 0;
+      job.cancelPending = offered;
+      this.finish(job, 'failed', { code: 'FW_REVOKED_SIGNER', message: `the release certificate of firmware ${job.firmwareId} was revoked` });
+      if (offered) await this.sendCancel(job);
     }
   }
 

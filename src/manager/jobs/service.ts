@@ -5,7 +5,8 @@
  *
  * The manager does not know an ECU's installed release counter, so rollback is left to the gateway and
  * the ECU bootloader (ARCHITECTURE.md §2.3); the manager refuses what it can know: an unknown vehicle,
- * ECU or firmware, another hardware id than the ECU reported, a second active job for one ECU.
+ * ECU or firmware, a release signer the current CRL revokes (FW_REVOKED_SIGNER, also on a dry run),
+ * another hardware id than the ECU reported, a second active job for one ECU.
  */
 import { randomBytes } from 'node:crypto';
 import { FirmwareRefusal, newAssignment, signAssignment } from '../../security/firmware/index.js';
@@ -89,6 +90,8 @@ export class JobService {
     const ecu = vehicle.ecus.find((e) => e.name === input.ecu);
     if (!ecu) throw new ManagerError('ECU_UNKNOWN', `vehicle '${input.vehicleId}' has announced no ECU '${input.ecu}'`);
     const { firmware, signedManifest } = await this.opts.repository.manifest(input.firmwareId);
+    // The release certificate may have been revoked since the firmware was added: judge it by today's CRL.
+    await this.opts.repository.checkSigner(signedManifest);
     // ARCHITECTURE §2.3: the gateway refuses a wrong hardware id too; refusing here saves the download.
     if (ecu.hardwareId !== null && ecu.hardwareId !== firmware.hardwareId) {
       throw new FirmwareRefusal('FW_WRONG_HARDWARE', `firmware ${firmware.id} is for ${firmware.hardwareId}, ECU '${ecu.name}' is ${ecu.hardwareId}`);

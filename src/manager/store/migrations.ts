@@ -169,9 +169,35 @@ function redactDiagLog(): Migration {
   };
 }
 
+/**
+ * Issue 9 §1 (revocation): the registry's admission state. A vehicle the registry did not know that
+ * presents a valid certificate issued outside the manager's PKI index is held `pending` until an admin
+ * approves it (docs/operations.md, "Revocation and the fleet registry"); every vehicle registered before
+ * this migration keeps working (`approved`). Firmware revocation needs no column: it is the release
+ * signer's serial (firmware.signer_serial) against the live CRL.
+ */
+function firmwareRevocation(): Migration {
+  return {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .alterTable('vehicles')
+        .addColumn('approval', 'text', (c) => c.notNull().defaultTo('approved').check(sql`approval in ('approved', 'pending')`))
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('vehicles').dropColumn('approval').execute();
+    },
+  };
+}
+
 /** Every migration, by name (applied in name order). */
 export function migrations(kind: DialectKind): Record<string, Migration> {
-  return { '0001_initial': initial(kind), '0002_firmware_jobs': firmwareAndJobs(), '0004_redact_diag_log': redactDiagLog() };
+  return {
+    '0001_initial': initial(kind),
+    '0002_firmware_jobs': firmwareAndJobs(),
+    '0003_firmware_revocation': firmwareRevocation(),
+    '0004_redact_diag_log': redactDiagLog(),
+  };
 }
 
 /** A MigrationProvider over the in-code migrations for Kysely's Migrator. */

@@ -18,7 +18,11 @@ export interface VehiclesTable {
   suites: string | null;
   /** The suite negotiated for the current secure channel. */
   channel_suite: string | null;
+  /** Registry admission: `approved`, or `pending` until an admin approves it (migration 0003). */
+  approval: Generated<VehicleApproval>;
 }
+
+export type VehicleApproval = 'approved' | 'pending';
 
 export interface EcusTable {
   vehicle_id: string;

@@ -13,7 +13,7 @@ import type { AnnounceMessage } from '../../protocol/ota/messages.js';
 import { ManagerError } from '../errors.js';
 import { DiagLogWriter } from './diag-log.js';
 import { migrationProvider, type DialectKind } from './migrations.js';
-import type { Database, DiagLogRow, DiagOutcome, EcuRow, VehicleRow } from './schema.js';
+import type { Database, DiagLogRow, DiagOutcome, EcuRow, VehicleApproval, VehicleRow } from './schema.js';
 
 /** One ECU of a vehicle as last announced. */
 export interface EcuRecord {
@@ -38,6 +38,8 @@ export interface VehicleRecord {
   gatewayVersion: string | null;
   suites: string[];
   channelSuite: string | null;
+  /** `pending`: a valid certificate the registry did not know; no session until an admin approves it. */
+  approval: VehicleApproval;
   ecus: EcuRecord[];
 }
 
@@ -168,6 +170,24 @@ export class Store {
     });
   }
 
+  /** Enter a vehicle the registry does not hold yet, `approved` or `pending`; an existing row is left as it is. */
+  async registerVehicle(id: string, approval: VehicleApproval, at: string): Promise<void> {
+    await this.writeVehicle(id, async (trx) => {
+      await trx.insertInto('vehicles').values({ id, first_seen: at, last_seen: at, online: 0, approval }).onConflict((oc) => oc.column('id').doNothing()).execute();
+    });
+  }
+
+  /** Approve a pending vehicle (audited); false when the registry has no such vehicle. */
+  async approveVehicle(id: string, actor: string, at: string): Promise<boolean> {
+    let found = false;
+    await this.writeVehicle(id, async (trx) => {
+      const r = await trx.updateTable('vehicles').set({ approval: 'approved' }).where('id', '=', id).executeTakeFirst();
+      found = Number(r.numUpdatedRows) > 0;
+      if (found) await trx.insertInto('audit_log').values({ at, actor, action: 'vehicle.approve', target: id, detail: '{}' }).execute();
+    });
+    return found;
+  }
+
   /** One vehicle with its ECUs (a copy: the caller may keep or change it). */
   async getVehicle(id: string): Promise<VehicleRecord | undefined> {
     if (this.fleet === undefined) return readVehicle(this.db, id);
@@ -293,6 +313,7 @@ function toVehicle(r: VehicleRow, ecus: EcuRow[]): VehicleRecord {
     gatewayVersion: r.gateway_version,
     suites: parseStringList(r.suites),
     channelSuite: r.channel_suite,
+    approval: r.approval === 'pending' ? 'pending' : 'approved',
     ecus: ecus.map((e) => ({
       name: e.name,
       link: e.link,

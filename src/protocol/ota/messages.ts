@@ -62,7 +62,21 @@ export interface DiagResponseMessage {
   error?: { code: string; message: string };
 }
 
-export type ControlMessage = AnnounceMessage | DiagRequestMessage | DiagResponseMessage | UpdateMessage;
+/**
+ * Manager → gateway: the fleet CA's current CRL (DER, base64), sent after every handshake and whenever it
+ * changes. The gateway checks the CA's signature and that `number` (the CRL's cRLNumber, which the
+ * gateway reads from the CRL itself) is above the one it holds before it persists and uses it.
+ */
+export interface CrlUpdateMessage {
+  type: 'crl.update';
+  number: number;
+  crl: string;
+}
+
+/** Longest base64 CRL a crl.update carries (≈ 150 KB of DER). */
+export const MAX_CRL_BASE64 = 200_000;
+
+export type ControlMessage = AnnounceMessage | DiagRequestMessage | DiagResponseMessage | CrlUpdateMessage | UpdateMessage;
 export type ControlType = ControlMessage['type'];
 
 export function encodeControl(msg: ControlMessage): Uint8Array {
@@ -103,6 +117,8 @@ export function decodeControl(bytes: Uint8Array): ControlMessage {
       return checkDiagRequest(value);
     case 'diag.response':
       return checkDiagResponse(value);
+    case 'crl.update':
+      return checkCrlUpdate(value);
     default:
       if (isUpdateMessageType(value['type'])) return checkUpdateMessage(value);
       throw fail('OTA_MSG_TYPE', `unknown control message type ${JSON.stringify(value['type'])}`);
@@ -163,6 +179,12 @@ function checkDiagResponse(v: Record<string, unknown>): DiagResponseMessage {
   }
   if (msg.error === undefined && msg.response === undefined) throw fail('OTA_MSG_SHAPE', 'diag.response has neither response nor error');
   return msg;
+}
+
+function checkCrlUpdate(v: Record<string, unknown>): CrlUpdateMessage {
+  const crl = str(v, 'crl', MAX_CRL_BASE64);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(crl) || crl.length % 4 !== 0) throw fail('OTA_MSG_FIELD', 'crl is not base64');
+  return { type: 'crl.update', number: intField(v, 'number', 0, Number.MAX_SAFE_INTEGER), crl };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

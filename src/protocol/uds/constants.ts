@@ -102,12 +102,15 @@ export const ROUTINE_CONTROL_TYPE = { startRoutine: 0x01, stopRoutine: 0x02, req
 
 /**
  * Routine identifiers we use: 0xFF00/0xFF01 from ISO 14229-1 Annex F.1, 0x0202 checkMemory by our
- * flash-sequence contract (ARCHITECTURE.md §3).
+ * flash-sequence contract (ARCHITECTURE.md §3), 0x0203 installRevocationList (the fleet CA's CRL, DER,
+ * as the option record; docs/flash-sequence.md) — both in the vehicle-manufacturer-specific range
+ * 0x0200–0xDFFF of Annex F.1.
  */
 export const ROUTINE_ID = {
   eraseMemory: 0xff00,
   checkProgrammingDependencies: 0xff01,
   checkMemory: 0x0202,
+  installRevocationList: 0x0203,
 } as const;
 
 /** The reportType values of ReadDTCInformation this codec supports (ISO 14229-1 §11.3.2). */

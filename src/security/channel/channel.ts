@@ -13,7 +13,7 @@
  */
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, type ECDH, type KeyObject } from 'node:crypto';
 import { isOtaError } from '../../protocol/errors.js';
-import { verifyCertificate, type Role, type TrustStore, type VerifiedIdentity } from '../pki/index.js';
+import { PkiError, verifyCertificate, type Role, type TrustStore, type VerifiedIdentity } from '../pki/index.js';
 import { DEFAULT_SUITES, LIMITS, REKEY_AFTER_BLOCKS, SUITE_IDS, suiteById, type SuiteName } from './constants.js';
 import { refuse } from './errors.js';
 import {
@@ -39,8 +39,8 @@ export interface ChannelOptions {
   /** PKCS#8 PEM of the ECDSA P-256 key of `certPem`. */
   keyPem: string;
   trust: TrustStore;
-  /** Who the peer must be: a manager (any CN unless given) or vehicle `cn`. */
-  expectPeer: { role: Role; cn?: string };
+  /** Who the peer must be: a manager (any CN unless given: one name or a list) or vehicle `cn`. */
+  expectPeer: { role: Role; cn?: string | readonly string[] };
   /** Whether this side sends the ClientHello; default: the vehicle initiates. */
   initiator?: boolean;
   /** Suites we accept, most preferred first (default aes-256-gcm, 3des-cbc-hmac-sha256). */
@@ -251,9 +251,14 @@ export class SecureChannel {
     return result;
   }
 
-  private verifyPeer(cert: Uint8Array): Promise<VerifiedIdentity> {
+  private async verifyPeer(cert: Uint8Array): Promise<VerifiedIdentity> {
     const { role, cn } = this.opts.expectPeer;
-    return verifyCertificate(cert, this.opts.trust, { role, ...(cn === undefined ? {} : { cn }), now: this.opts.now?.() ?? new Date() });
+    const now = this.opts.now?.() ?? new Date();
+    if (typeof cn !== 'object') return verifyCertificate(cert, this.opts.trust, { role, ...(cn === undefined ? {} : { cn }), now });
+    // A pinned list (the gateway's configured manager identities): the CN must be one of them.
+    const peer = await verifyCertificate(cert, this.opts.trust, { role, now });
+    if (!cn.includes(peer.cn)) throw new PkiError('PKI_WRONG_CN', `certificate is for '${peer.cn}', not one of the pinned ${role} identities`);
+    return peer;
   }
 
   /** Responder: negotiate, check the client's certificate, answer with a signed ServerHello. */

@@ -17,6 +17,8 @@ export const PKI_CODES = {
   badName: 'PKI_BAD_NAME', // a name that is not a safe file name / CN
   badSan: 'PKI_BAD_SAN', // a --san that is neither a DNS name nor an IP address
   badValidity: 'PKI_BAD_VALIDITY', // notAfter not after notBefore, or outside the CA's validity
+  crlStale: 'PKI_CRL_STALE', // a CRL whose number is not above the one held (replayed or older)
+  trustUnavailable: 'PKI_TRUST_UNAVAILABLE', // the CRL on disk is unreadable, unsigned or gone: fail closed
 } as const;
 
 export type PkiCode = (typeof PKI_CODES)[keyof typeof PKI_CODES];

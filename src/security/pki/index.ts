@@ -10,5 +10,7 @@ export {
   type TrustStore,
   type VerifiedIdentity,
 } from './verify.js';
+export { CRL_MAX_BYTES, checkCrl, crlPem, newerTrust, type CheckedCrl } from './crl.js';
+export { watchTrustDir, type LiveTrust } from './live.js';
 export { DEFAULT_CA_NAME, initPki, issueToDir, listPki, loadIssued, loadTrustStore, revoke, rewriteCrl, type PkiEntry, type PkiIndex } from './store.js';
 export { x509 } from './x509.js';

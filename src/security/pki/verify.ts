@@ -5,6 +5,7 @@
 import { X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
 import { PkiError } from './errors.js';
 import { EKU_OID, ROLE_EKU, roleForPolicy, type Role } from './roles.js';
+import { checkCrl, normalizeSerial } from './crl.js';
 import { x509 } from './x509.js';
 
 /** What a verifier trusts: the fleet CA and the serials its CRL revokes. */
@@ -13,6 +14,8 @@ export interface TrustStore {
   caPem: string;
   /** Serial numbers (hex, lower case, no leading zero octets) listed in the CA's CRL. */
   revoked: ReadonlySet<string>;
+  /** The CRL's cRLNumber (RFC 5280 §5.2.3) and DER, when the store was built with a CRL. */
+  crl?: { number: number; der: Uint8Array };
 }
 
 /** Who a verified certificate names, and the key to check its signatures with. */
@@ -30,16 +33,13 @@ export const CERT_MAX_BYTES = 16_384;
 
 const caKeys = new WeakMap<x509.X509Certificate, { node: NodeX509; key: KeyObject }>();
 
-/** Canonical form of a serial number: lower-case hex without leading zero octets. */
-export function normalizeSerial(hex: string): string {
-  return hex.toLowerCase().replace(/^(00)+(?=..)/, '');
-}
+export { normalizeSerial };
 
 /**
  * Build a trust store from the CA certificate and, optionally, its CRL. The CRL must be issued and
  * signed by that CA (else PKI_UNTRUSTED): a verifier never honours or ignores an unauthenticated list.
  */
-export async function trustStoreFromPem(caPem: string, crlPem?: string): Promise<TrustStore> {
+export async function trustStoreFromPem(caPem: string, crl?: string | Uint8Array): Promise<TrustStore> {
   let ca: x509.X509Certificate;
   try {
     ca = new x509.X509Certificate(caPem);
@@ -49,25 +49,9 @@ export async function trustStoreFromPem(caPem: string, crlPem?: string): Promise
   const bc = ca.getExtension(x509.BasicConstraintsExtension);
   if (!bc?.ca) throw new PkiError('PKI_UNTRUSTED', 'the trust anchor is not a CA certificate');
   caNode(ca);
-  const revoked = new Set<string>();
-  if (crlPem !== undefined) {
-    let crl: x509.X509Crl;
-    try {
-      crl = new x509.X509Crl(crlPem);
-    } catch (err) {
-      throw new PkiError('PKI_MALFORMED', 'the CRL is not a PEM X.509 CRL', { cause: err });
-    }
-    // RFC 5280 §6.3.3 (f): the CRL issuer must be the certificate issuer and its signature must verify.
-    let ok = false;
-    try {
-      ok = crl.issuerName.toString() === ca.subjectName.toString() && (await crl.verify({ publicKey: ca }));
-    } catch (err) {
-      throw new PkiError('PKI_UNTRUSTED', 'the CRL signature cannot be checked', { cause: err });
-    }
-    if (!ok) throw new PkiError('PKI_UNTRUSTED', 'the CRL is not signed by the fleet CA');
-    for (const entry of crl.entries) revoked.add(normalizeSerial(entry.serialNumber));
-  }
-  return { ca, caPem, revoked };
+  if (crl === undefined) return { ca, caPem, revoked: new Set<string>() };
+  const checked = await checkCrl(ca, crl);
+  return { ca, caPem, revoked: checked.revoked, crl: { number: checked.number, der: checked.der } };
 }
 
 /**

@@ -58,6 +58,25 @@ describe('flashEcu', () => {
     assert.equal(sids.filter((s) => s.startsWith('36')).length, result.blocks);
   });
 
+  it('with a CRL: 31 01 02 03 <CRL> right after 27 12, before the erase (flash-sequence.md step 3a); a bootloader without routine 0x0203 (NRC 0x31) is flashed all the same', async () => {
+    const crl = Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x07); // the bytes are the ECU's to judge; the fake has no routine 0x0203
+    const { ecu, client, trace } = rig(0x0402);
+    const result = await flashEcu(client, options(ecu, { crl }));
+    assert.equal(result.version, '2.0.1');
+    const head = trace.slice(4, 8).map(hex);
+    assert.equal(head[0], '2711');
+    assert.ok(head[1]?.startsWith('2712'));
+    assert.equal(head[2], '31010203' + hex(crl));
+    assert.ok(head[3]?.startsWith('3101ff00'), 'the erase follows');
+  });
+
+  it('with a CRL the bootloader refuses otherwise (NRC 0x22: not signed by its CA): the flash stops before the erase', async () => {
+    const { ecu, client, trace } = rig(0x0402, { refuseRoutine: new Map([[0x0203, 0x22]]) });
+    const err = await flashError(flashEcu(client, options(ecu, { crl: Uint8Array.of(0x30, 0x00) })));
+    assert.deepEqual([err.code, err.phase, err.nrc], ['FLASH_NRC', 'unlocking', 0x22]);
+    assert.equal(trace.some((b) => hex(b.subarray(0, 4)) === '3101ff00'), false);
+  });
+
   it('wraps the block sequence counter 0xFF → 0x00 (ISO 14229-1 §14.4.2)', async () => {
     const { ecu, client, trace } = rig(66); // 64 data bytes → 313 blocks
     await flashEcu(client, options(ecu));

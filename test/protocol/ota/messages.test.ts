@@ -27,6 +27,7 @@ describe('encodeControl / decodeControl', () => {
       { type: 'diag.response', id: 'r1', ecu: 'engine', response: '62F19041', pending: 2, elapsedMs: 12 },
       { type: 'diag.response', id: 'r2', ecu: 'engine', response: null },
       { type: 'diag.response', id: 'r3', ecu: 'body', error: { code: 'UDS_TIMEOUT', message: 'no response within 5000 ms' } },
+      { type: 'crl.update', number: 7, crl: 'MIIBAQ==' },
     ];
     for (const m of messages) assert.deepEqual(decodeControl(encodeControl(m)), m);
   });
@@ -59,6 +60,9 @@ describe('decodeControl › malformed', () => {
     ['empty request', raw('{"type":"diag.request","id":"a","ecu":"e","request":""}'), 'OTA_MSG_FIELD'],
     ['timeout out of range', raw('{"type":"diag.request","id":"a","ecu":"e","request":"3E00","timeoutMs":0}'), 'OTA_MSG_FIELD'],
     ['response without result', raw('{"type":"diag.response","id":"a","ecu":"e"}'), 'OTA_MSG_SHAPE'],
+    ['crl.update not base64', raw('{"type":"crl.update","number":2,"crl":"not base64!"}'), 'OTA_MSG_FIELD'],
+    ['crl.update without number', raw('{"type":"crl.update","crl":"MIIBAQ=="}'), 'OTA_MSG_FIELD'],
+    ['crl.update negative number', raw('{"type":"crl.update","number":-1,"crl":"MIIBAQ=="}'), 'OTA_MSG_FIELD'],
     ['announce without gateway', raw('{"type":"announce","vehicleId":"V","ecus":[]}'), 'OTA_MSG_SHAPE'],
     ['announce bad link', raw('{"type":"announce","vehicleId":"V","gateway":{"version":"1","suites":[],"capabilities":[]},"ecus":[{"name":"e","link":"usb","address":"1","mode":"unknown"}]}'), 'OTA_MSG_FIELD'],
   ];

@@ -36,6 +36,8 @@ export interface Vehicle {
   statusAt: string | null;
   gateway: { version: string | null; suites: string[] };
   channelSuite: string | null;
+  /** `pending`: a valid certificate the fleet registry did not know; no session until `ota vehicle approve`. */
+  approval?: 'approved' | 'pending';
   ecus: Ecu[];
 }
 
@@ -105,6 +107,8 @@ export interface Firmware {
   loadAddress: number;
   format: string;
   signer: { cn: string; serial: string };
+  /** The release certificate is in the fleet's current CRL: no new job may use it. */
+  revoked?: boolean;
   addedAt: string;
   addedBy: string;
 }

@@ -6,7 +6,7 @@ import { useEffect, useState } from 'react';
 import { api, ApiError, describeError, notifyMutation } from '../api/client';
 import type { Job } from '../api/types';
 import { JOB_PHASES, JobStateBadge } from '../components/status';
-import { ErrorNotice, Freshness, Mono, Notice, PageHeader, ProgressBar, RelTime, useNow } from '../components/ui';
+import { Badge, ErrorNotice, Freshness, Mono, Notice, PageHeader, ProgressBar, RelTime, useNow } from '../components/ui';
 import { formatBytes, formatDateTime, hexNum } from '../lib/format';
 import { usePoll } from '../lib/poll';
 import { Link, paths } from '../lib/router';
@@ -245,7 +245,14 @@ export function FirmwareView() {
                       {f.sha256.slice(0, 16)}…
                     </Mono>
                   </td>
-                  <td className="small">{f.signer.cn}</td>
+                  <td className="small">
+                    {f.signer.cn}{' '}
+                    {f.revoked === true && (
+                      <Badge tone="bad" title="the release certificate is revoked: no new job may use this firmware">
+                        revoked
+                      </Badge>
+                    )}
+                  </td>
                   <td className="small" title={formatDateTime(f.addedAt)}>
                     <RelTime iso={f.addedAt} now={now} />
                   </td>

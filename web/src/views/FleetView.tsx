@@ -3,7 +3,7 @@ import { useMemo, useState } from 'react';
 import { api } from '../api/client';
 import type { Ecu, Vehicle } from '../api/types';
 import { EcuMode, SessionBadge, VehicleStatus } from '../components/status';
-import { ErrorNotice, Freshness, Mono, PageHeader, RelTime, useNow } from '../components/ui';
+import { Badge, ErrorNotice, Freshness, Mono, PageHeader, RelTime, useNow } from '../components/ui';
 import { usePoll } from '../lib/poll';
 import { Link, paths } from '../lib/router';
 
@@ -96,7 +96,13 @@ export function FleetView() {
                     <VehicleStatus vehicle={v} />
                   </td>
                   <td>
-                    <SessionBadge session={v.session} />
+                    {v.approval === 'pending' ? (
+                      <Badge tone="warn" title="valid certificate, not in the fleet registry: approve with ota vehicle approve">
+                        pending approval
+                      </Badge>
+                    ) : (
+                      <SessionBadge session={v.session} />
+                    )}
                     {v.channelSuite !== null && <div className="muted small">{v.channelSuite}</div>}
                   </td>
                   <td>
