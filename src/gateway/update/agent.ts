@@ -12,7 +12,7 @@
  * job gets that job's recorded outcome again (nothing runs twice); a nonce of a finished job under
  * another job id is refused FW_REPLAYED_NONCE, a fresh assignment for a finished job GW_JOB_FINISHED. A refused offer changes nothing: no file, no chunk requested, the ECU untouched.
  */
-import type { Clock } from '../../protocol/clock.js';
+import type { Clock, TimerHandle } from '../../protocol/clock.js';
 import { OtaError } from '../../protocol/errors.js';
 import type { ControlMessage, EcuInventory } from '../../protocol/ota/messages.js';
 import { bitmapToBase64, decodeChunk, type UpdateAckMessage, type UpdateCancelMessage, type UpdateOfferMessage, type UpdateStatusMessage } from '../../protocol/ota/update-messages.js';
@@ -57,6 +57,12 @@ export interface UpdateAgentOptions {
    */
   groupCommit?: boolean;
   rebootTimeoutMs?: number;
+  /**
+   * Acknowledge the chunks received so far once no chunk came for this long (default 20 ms), not only
+   * every window/2: the manager sizes what it keeps in flight from the acks (a slow link gets far less than
+   * the window), and must not wait for chunks it is holding back.
+   */
+  ackIdleMs?: number;
 }
 
 export interface UpdateStats {
@@ -79,6 +85,8 @@ interface Download {
   /** Acknowledgements numbered as begun; those whose chunks are still being synced. */
   epoch: number;
   waiting: Array<{ epoch: number; msg: UpdateAckMessage }>;
+  /** Acknowledges what arrived when the chunks pause (UpdateAgentOptions.ackIdleMs). */
+  idle?: TimerHandle | undefined;
 }
 
 export class UpdateAgent {
@@ -222,6 +230,7 @@ export class UpdateAgent {
     let dl = this.downloads.get(record.jobId);
     if (record.offer.chunkSize !== offer.chunkSize || record.offer.chunks !== offer.chunks) {
       // Another chunking of the same image: the bitmap means nothing for it; start the download over.
+      if (dl !== undefined) this.clearIdleAck(dl);
       dl?.file.close();
       this.downloads.delete(record.jobId);
       store.dropData(record.jobId);
@@ -292,6 +301,8 @@ export class UpdateAgent {
         this.downloaded(chunk.jobId);
       } else if (dl.sinceAck >= Math.max(1, Math.floor(this.window / 2))) {
         this.commitAndAck(chunk.jobId, dl);
+      } else {
+        this.armIdleAck(chunk.jobId, dl);
       }
     } catch (e) {
       this.host.refuse(e, 'chunk');
@@ -303,6 +314,7 @@ export class UpdateAgent {
    * syncs run off the thread while later chunks keep arriving). Acks go out in order.
    */
   private commitAndAck(jobId: string, dl: Download): void {
+    this.clearIdleAck(dl);
     dl.sinceAck = 0;
     const epoch = ++dl.epoch;
     dl.waiting.push({ epoch, msg: this.ackMessage(jobId, dl) });
@@ -316,10 +328,25 @@ export class UpdateAgent {
 
   /** Acknowledges now (every chunk stored is durable: the caller synced), after the acks still waiting. */
   private ack(jobId: string, dl: Download): void {
+    this.clearIdleAck(dl);
     dl.sinceAck = 0;
     const epoch = ++dl.epoch;
     dl.waiting.push({ epoch, msg: this.ackMessage(jobId, dl) });
     this.sendAcks(dl, epoch);
+  }
+
+  /** (Re)starts the idle timer: when no further chunk arrives within ackIdleMs, acknowledge what did. */
+  private armIdleAck(jobId: string, dl: Download): void {
+    this.clearIdleAck(dl);
+    dl.idle = this.host.clock.setTimeout(() => {
+      dl.idle = undefined;
+      if (!this.closed && this.downloads.get(jobId) === dl && dl.sinceAck > 0) this.commitAndAck(jobId, dl);
+    }, this.opts.ackIdleMs ?? GATEWAY_DEFAULTS.update.ackIdleMs);
+  }
+
+  private clearIdleAck(dl: Download): void {
+    if (dl.idle !== undefined) this.host.clock.clearTimeout(dl.idle);
+    dl.idle = undefined;
   }
 
   /** Sends the waiting acks up to `epoch` (their chunks are durable), oldest first. */
@@ -348,6 +375,7 @@ export class UpdateAgent {
     const record = this.store?.job(jobId);
     if (dl === undefined || record === undefined) return;
     this.downloads.delete(jobId);
+    this.clearIdleAck(dl);
     dl.file.close();
     this.track(this.complete(record, false));
   }
@@ -410,6 +438,7 @@ export class UpdateAgent {
   private finish(record: JobRecord, error: { code: string; message: string } | undefined, version?: string): void {
     const store = this.store as UpdateStore;
     const dl = this.downloads.get(record.jobId);
+    if (dl !== undefined) this.clearIdleAck(dl);
     dl?.file.close();
     this.downloads.delete(record.jobId);
     const phase = error === undefined ? 'done' : 'failed';
@@ -435,10 +464,23 @@ export class UpdateAgent {
     if (this.host.send(msg) && job.reported !== true) this.store?.save({ ...job, reported: true });
   }
 
-  /** A session was established: send final statuses that could not go out before, and where running jobs are. */
+  /**
+   * A session was established: send final statuses that could not go out before, and where running jobs
+   * are. A download still open here (the link dropped, the process did not) is resumed at once with an
+   * unsolicited update.accept: the manager streams the missing chunks on it instead of re-offering first
+   * (on a slow link an offer is a second of transfer time per reconnect). Not for an assignment that has
+   * expired meanwhile: the manager's re-offer gets FW_EXPIRED then, as before.
+   */
   onEstablished(): void {
     const store = this.store;
     if (store === undefined || this.closed) return;
+    const now = this.host.now().getTime();
+    for (const [jobId, dl] of this.downloads) {
+      const record = store.job(jobId);
+      if (record?.phase !== 'downloading' || !(Date.parse(record.expiresAt) > now)) continue;
+      this.stats.resumed++;
+      this.accept(jobId, dl.file);
+    }
     for (const job of store.jobs()) {
       if ((job.phase === 'done' || job.phase === 'failed') && job.reported === false) {
         this.resendFinal(job);
@@ -463,7 +505,10 @@ export class UpdateAgent {
   /** Stops: closes open image files and persists nothing more (a flash in work is found again at the next start). */
   close(): void {
     this.closed = true;
-    for (const dl of this.downloads.values()) dl.file.close();
+    for (const dl of this.downloads.values()) {
+      this.clearIdleAck(dl);
+      dl.file.close();
+    }
     this.downloads.clear();
   }
 }
