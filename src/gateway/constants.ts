@@ -75,6 +75,6 @@ export const GATEWAY_DEFAULTS = {
     /** Attempts of a flash that failed on a timeout or the link (a refusal by the ECU is not retried). */
     flashAttempts: 2,
     /** Chunks received but not yet acknowledged are acknowledged once no chunk came for this long. */
-    ackIdleMs: 20,
+    ackIdleMs: 5,
   },
 } as const;

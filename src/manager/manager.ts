@@ -41,7 +41,7 @@ export interface ManagerOptions {
   /** Write `<data>/manager.json` while running (default true). */
   announceFile?: boolean;
   /** Update jobs: assignment lifetime (24 h), fixed chunk size (default by image size), timers. */
-  jobs?: { ttlMs?: number; chunkSize?: number; offerTimeoutMs?: number; ackTimeoutMs?: number; flushIntervalMs?: number; announceWaitMs?: number };
+  jobs?: { ttlMs?: number; chunkSize?: number; offerTimeoutMs?: number; ackTimeoutMs?: number; flushIntervalMs?: number; announceWaitMs?: number; adaptiveWindow?: boolean };
 }
 
 /** A vehicle as the API shows it: registry facts, presence, and this manager's session with it. */
@@ -145,6 +145,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     ...(jobOpts.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: jobOpts.ackTimeoutMs }),
     ...(jobOpts.flushIntervalMs === undefined ? {} : { flushIntervalMs: jobOpts.flushIntervalMs }),
     ...(jobOpts.announceWaitMs === undefined ? {} : { announceWaitMs: jobOpts.announceWaitMs }),
+    ...(jobOpts.adaptiveWindow === undefined ? {} : { adaptiveWindow: jobOpts.adaptiveWindow }),
   });
   const jobs = new JobService({
     store,

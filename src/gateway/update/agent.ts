@@ -58,7 +58,7 @@ export interface UpdateAgentOptions {
   groupCommit?: boolean;
   rebootTimeoutMs?: number;
   /**
-   * Acknowledge the chunks received so far once no chunk came for this long (default 20 ms), not only
+   * Acknowledge the chunks received so far once no chunk came for this long (default 5 ms), not only
    * every window/2: the manager sizes what it keeps in flight from the acks (a slow link gets far less than
    * the window), and must not wait for chunks it is holding back.
    */
@@ -87,6 +87,8 @@ interface Download {
   waiting: Array<{ epoch: number; msg: UpdateAckMessage }>;
   /** Acknowledges what arrived when the chunks pause (UpdateAgentOptions.ackIdleMs). */
   idle?: TimerHandle | undefined;
+  /** The chunks paused while a commit was running: acknowledge them once it is done (one commit at a time). */
+  idleAfterCommit?: boolean;
 }
 
 export class UpdateAgent {
@@ -315,12 +317,15 @@ export class UpdateAgent {
    */
   private commitAndAck(jobId: string, dl: Download): void {
     this.clearIdleAck(dl);
+    dl.idleAfterCommit = false;
     dl.sinceAck = 0;
     const epoch = ++dl.epoch;
     dl.waiting.push({ epoch, msg: this.ackMessage(jobId, dl) });
     dl.file.commit().then(
       () => {
-        if (!this.closed && this.downloads.get(jobId) === dl) this.sendAcks(dl, epoch);
+        if (this.closed || this.downloads.get(jobId) !== dl) return;
+        this.sendAcks(dl, epoch);
+        if (dl.idleAfterCommit === true && dl.waiting.length === 0 && dl.sinceAck > 0) this.commitAndAck(jobId, dl);
       },
       (e: unknown) => this.host.refuse(e, 'chunk'),
     );
@@ -340,7 +345,11 @@ export class UpdateAgent {
     this.clearIdleAck(dl);
     dl.idle = this.host.clock.setTimeout(() => {
       dl.idle = undefined;
-      if (!this.closed && this.downloads.get(jobId) === dl && dl.sinceAck > 0) this.commitAndAck(jobId, dl);
+      if (this.closed || this.downloads.get(jobId) !== dl || dl.sinceAck === 0) return;
+      // A commit under way ends in an ack anyway; this pause's chunks follow right after it (on a busy fast
+      // link the pauses are hiccups, and a sync per pause would cost more than the window waits).
+      if (dl.waiting.length > 0) dl.idleAfterCommit = true;
+      else this.commitAndAck(jobId, dl);
     }, this.opts.ackIdleMs ?? GATEWAY_DEFAULTS.update.ackIdleMs);
   }
 
