@@ -488,6 +488,7 @@ export class UpdateAgent {
       const record = store.job(jobId);
       if (record?.phase !== 'downloading' || !(Date.parse(record.expiresAt) > now)) continue;
       this.stats.resumed++;
+      this.host.log.info(`${this.host.vehicleId}: resuming download of job ${jobId} on the new session: ${dl.file.received}/${dl.file.geometry.chunks} chunks held`);
       this.accept(jobId, dl.file);
     }
     for (const job of store.jobs()) {
