@@ -12,6 +12,7 @@ const sections: Array<[string, () => Promise<BenchSection>]> = [
   ['channel', () => import('./channel.js').then((m) => m.section)],
   ['diag', () => import('./diag.js').then((m) => m.section)],
   ['update', () => import('./update.js').then((m) => m.section)],
+  ['lossy', () => import('./lossy.js').then((m) => m.section)],
 ];
 
 async function main(): Promise<void> {

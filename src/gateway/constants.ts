@@ -82,5 +82,7 @@ export const GATEWAY_DEFAULTS = {
     statusIntervalMs: 200,
     /** Attempts of a flash that failed on a timeout or the link (a refusal by the ECU is not retried). */
     flashAttempts: 2,
+    /** Chunks received but not yet acknowledged are acknowledged once no chunk came for this long. */
+    ackIdleMs: 5,
   },
 } as const;

@@ -55,7 +55,7 @@ export interface ManagerOptions {
    */
   resetDatabase?: boolean;
   /** Update jobs: assignment lifetime (24 h), fixed chunk size (default by image size), timers. */
-  jobs?: { ttlMs?: number; chunkSize?: number; offerTimeoutMs?: number; ackTimeoutMs?: number; flushIntervalMs?: number; announceWaitMs?: number; stallTimeoutMs?: number; stallReoffers?: number };
+  jobs?: { ttlMs?: number; chunkSize?: number; offerTimeoutMs?: number; ackTimeoutMs?: number; flushIntervalMs?: number; announceWaitMs?: number; stallTimeoutMs?: number; stallReoffers?: number; adaptiveWindow?: boolean };
 }
 
 /** A vehicle as the API shows it: registry facts, presence, and this manager's session with it. */
@@ -196,6 +196,7 @@ export async function createManager(opts: ManagerOptions): Promise<Manager> {
     ...(jobOpts.announceWaitMs === undefined ? {} : { announceWaitMs: jobOpts.announceWaitMs }),
     ...(jobOpts.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: jobOpts.stallTimeoutMs }),
     ...(jobOpts.stallReoffers === undefined ? {} : { stallReoffers: jobOpts.stallReoffers }),
+    ...(jobOpts.adaptiveWindow === undefined ? {} : { adaptiveWindow: jobOpts.adaptiveWindow }),
   });
   const jobs = new JobService({
     store,

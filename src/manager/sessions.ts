@@ -152,7 +152,14 @@ export class VehicleSessions {
     if (row === undefined && this.opts.registerByName !== undefined && (await this.opts.registerByName(vehicleId))) row = this.opts.store.peekVehicle(vehicleId);
     if (row !== undefined || this.opts.registerByName === undefined) await this.opts.store.setPresence(vehicleId, online, this.nowIso());
     if (changed) this.opts.log('info', 'vehicle.presence', { vehicleId, online, retained });
-    if (!online) this.opts.onOffline(vehicleId);
+    if (!online) {
+      // Its gateway erased the session's keys with the connection (connected-system.md §Session life):
+      // a record sealed for it now would reach the next connection as SC_WRONG_SESSION, lost. Without a
+      // session, senders wait for the next one (diagnostics) or are refused at once (VEHICLE_OFFLINE).
+      l.current?.close();
+      l.current = undefined;
+      this.opts.onOffline(vehicleId);
+    }
     // A retained `online` reaches us when we (re)subscribe: the gateway will not start a handshake for
     // our sake, so ask for one. A live `online` is followed by the gateway's own ClientHello.
     else if (retained && !l.current && row?.approval !== 'pending') await this.requestHello(vehicleId, l);
@@ -402,7 +409,9 @@ export class VehicleSessions {
   /** Ask V for a new handshake (rate-limited like every HelloRequest); for a job waiting on a session. */
   async requestSession(vehicleId: string): Promise<void> {
     const l = this.link(vehicleId);
-    if (l.current || l.online === false) return;
+    // A handshake under way is the session asked for: a HelloRequest reaching the gateway just after it
+    // completed would make it start another one and drop the session it just made.
+    if (l.current || l.online === false || l.pending.length > 0) return;
     await this.requestHello(vehicleId, l);
   }
 
@@ -445,7 +454,7 @@ export class VehicleSessions {
       }, timeoutMs);
       l.waiters.push(done);
     });
-    await this.requestHello(vehicleId, l);
+    if (l.pending.length === 0) await this.requestHello(vehicleId, l); // see requestSession
     return ok;
   }
 

@@ -348,5 +348,16 @@ describe('manager over a real TLS broker', () => {
       const r = await manager.diagnose({ vehicleId: VEHICLE_A, ecu: 'engine', request: hex('22 F1 89'), actor: 'test' });
       assert.equal(r.positive, true);
     });
+
+    it('drops a vehicle\'s session when it goes offline (its gateway erased the keys): nothing is sealed for the dead session', async () => {
+      await b?.close().catch(() => undefined);
+      const vb = await ScriptedVehicle.connect(broker.url, data.pkiDir, VEHICLE_B);
+      b = vb;
+      await vb.connectSession();
+      await waitFor('B reachable', async () => (await manager.vehicle(VEHICLE_B))?.session === 'established');
+      vb.client.stream.destroy(); // the link drops: the broker publishes B's will
+      await waitFor('B offline', async () => (await manager.vehicle(VEHICLE_B))?.online === false);
+      assert.equal((await manager.vehicle(VEHICLE_B))?.session, 'none');
+    });
   });
 });

@@ -12,7 +12,7 @@
  * job gets that job's recorded outcome again (nothing runs twice); a nonce of a finished job under
  * another job id is refused FW_REPLAYED_NONCE, a fresh assignment for a finished job GW_JOB_FINISHED. A refused offer changes nothing: no file, no chunk requested, the ECU untouched.
  */
-import type { Clock } from '../../protocol/clock.js';
+import type { Clock, TimerHandle } from '../../protocol/clock.js';
 import { isOtaError, OtaError } from '../../protocol/errors.js';
 import type { ControlMessage, EcuInventory } from '../../protocol/ota/messages.js';
 import { bitmapToBase64, decodeChunk, type UpdateAckMessage, type UpdateCancelMessage, type UpdateOfferMessage, type UpdateStatusMessage } from '../../protocol/ota/update-messages.js';
@@ -61,6 +61,12 @@ export interface UpdateAgentOptions {
   fs?: StoreFs;
   /** Automatic fresh downloads of a job whose stored image turned out corrupt (GW_STORE_CORRUPT) before it fails. Default 2. */
   redownloads?: number;
+  /**
+   * Acknowledge the chunks received so far once no chunk came for this long (default 5 ms), not only
+   * every window/2: the manager sizes what it keeps in flight from the acks (a slow link gets far less than
+   * the window), and must not wait for chunks it is holding back.
+   */
+  ackIdleMs?: number;
 }
 
 export interface UpdateStats {
@@ -89,6 +95,10 @@ interface Download {
   /** Acknowledgements numbered as begun; those whose chunks are still being synced. */
   epoch: number;
   waiting: Array<{ epoch: number; msg: UpdateAckMessage }>;
+  /** Acknowledges what arrived when the chunks pause (UpdateAgentOptions.ackIdleMs). */
+  idle?: TimerHandle | undefined;
+  /** The chunks paused while a commit was running: acknowledge them once it is done (one commit at a time). */
+  idleAfterCommit?: boolean;
 }
 
 export class UpdateAgent {
@@ -283,6 +293,7 @@ export class UpdateAgent {
     let dl = this.downloads.get(record.jobId);
     if (record.offer.chunkSize !== offer.chunkSize || record.offer.chunks !== offer.chunks) {
       // Another chunking of the same image: the bitmap means nothing for it; start the download over.
+      if (dl !== undefined) this.clearIdleAck(dl);
       dl?.file.close();
       this.downloads.delete(record.jobId);
       store.dropData(record.jobId);
@@ -360,6 +371,8 @@ export class UpdateAgent {
         this.downloaded(chunk.jobId);
       } else if (dl.sinceAck >= Math.max(1, Math.floor(this.window / 2))) {
         this.commitAndAck(chunk.jobId, dl);
+      } else {
+        this.armIdleAck(chunk.jobId, dl);
       }
     } catch (e) {
       if (isDiskFull(e)) this.stats.diskFull++; // the chunk is not held: the manager sends it again after its ack timeout
@@ -372,12 +385,16 @@ export class UpdateAgent {
    * syncs run off the thread while later chunks keep arriving). Acks go out in order.
    */
   private commitAndAck(jobId: string, dl: Download): void {
+    this.clearIdleAck(dl);
+    dl.idleAfterCommit = false;
     dl.sinceAck = 0;
     const epoch = ++dl.epoch;
     dl.waiting.push({ epoch, msg: this.ackMessage(jobId, dl) });
     dl.file.commit().then(
       () => {
-        if (!this.closed && this.downloads.get(jobId) === dl) this.sendAcks(dl, epoch);
+        if (this.closed || this.downloads.get(jobId) !== dl) return;
+        this.sendAcks(dl, epoch);
+        if (dl.idleAfterCommit === true && dl.waiting.length === 0 && dl.sinceAck > 0) this.commitAndAck(jobId, dl);
       },
       (e: unknown) => {
         // The batch is no longer held (ChunkFile.commit): acks still waiting would claim it, so none goes
@@ -391,10 +408,29 @@ export class UpdateAgent {
 
   /** Acknowledges now (every chunk stored is durable: the caller synced), after the acks still waiting. */
   private ack(jobId: string, dl: Download): void {
+    this.clearIdleAck(dl);
     dl.sinceAck = 0;
     const epoch = ++dl.epoch;
     dl.waiting.push({ epoch, msg: this.ackMessage(jobId, dl) });
     this.sendAcks(dl, epoch);
+  }
+
+  /** (Re)starts the idle timer: when no further chunk arrives within ackIdleMs, acknowledge what did. */
+  private armIdleAck(jobId: string, dl: Download): void {
+    this.clearIdleAck(dl);
+    dl.idle = this.host.clock.setTimeout(() => {
+      dl.idle = undefined;
+      if (this.closed || this.downloads.get(jobId) !== dl || dl.sinceAck === 0) return;
+      // A commit under way ends in an ack anyway; this pause's chunks follow right after it (on a busy fast
+      // link the pauses are hiccups, and a sync per pause would cost more than the window waits).
+      if (dl.waiting.length > 0) dl.idleAfterCommit = true;
+      else this.commitAndAck(jobId, dl);
+    }, this.opts.ackIdleMs ?? GATEWAY_DEFAULTS.update.ackIdleMs);
+  }
+
+  private clearIdleAck(dl: Download): void {
+    if (dl.idle !== undefined) this.host.clock.clearTimeout(dl.idle);
+    dl.idle = undefined;
   }
 
   /** Sends the waiting acks up to `epoch` (their chunks are durable), oldest first. */
@@ -423,6 +459,7 @@ export class UpdateAgent {
     const record = this.store?.job(jobId);
     if (dl === undefined || record === undefined) return;
     this.downloads.delete(jobId);
+    this.clearIdleAck(dl);
     dl.file.close();
     this.track(this.complete(record, false, probeFirst, dl.file.digests));
   }
@@ -554,6 +591,7 @@ export class UpdateAgent {
   private finish(record: JobRecord, error: { code: string; message: string } | undefined, version?: string): void {
     const store = this.store as UpdateStore;
     const dl = this.downloads.get(record.jobId);
+    if (dl !== undefined) this.clearIdleAck(dl);
     dl?.file.close();
     this.downloads.delete(record.jobId);
     const phase = error === undefined ? 'done' : 'failed';
@@ -594,11 +632,25 @@ export class UpdateAgent {
     if (this.host.send(msg) && job.reported !== true && this.store !== undefined) this.keep(this.store, { ...job, reported: true });
   }
 
-  /** A session was established: send final statuses that could not go out before, and where running jobs are. */
+  /**
+   * A session was established: send final statuses that could not go out before, and where running jobs
+   * are. A download still open here (the link dropped, the process did not) is resumed at once with an
+   * unsolicited update.accept: the manager streams the missing chunks on it instead of re-offering first
+   * (on a slow link an offer is a second of transfer time per reconnect). Not for an assignment that has
+   * expired meanwhile: the manager's re-offer gets FW_EXPIRED then, as before.
+   */
   onEstablished(): void {
     const store = this.store;
     if (store === undefined || this.closed) return;
     this.flushStore();
+    const now = this.host.now().getTime();
+    for (const [jobId, dl] of this.downloads) {
+      const record = store.job(jobId);
+      if (record?.phase !== 'downloading' || !(Date.parse(record.expiresAt) > now)) continue;
+      this.stats.resumed++;
+      this.host.log.info(`${this.host.vehicleId}: resuming download of job ${jobId} on the new session: ${dl.file.received}/${dl.file.geometry.chunks} chunks held`);
+      this.accept(jobId, dl.file);
+    }
     for (const job of store.jobs()) {
       if ((job.phase === 'done' || job.phase === 'failed') && job.reported === false) {
         this.resendFinal(job);
@@ -623,7 +675,10 @@ export class UpdateAgent {
   /** Stops: closes open image files and persists nothing more (a flash in work is found again at the next start). */
   close(): void {
     this.closed = true;
-    for (const dl of this.downloads.values()) dl.file.close();
+    for (const dl of this.downloads.values()) {
+      this.clearIdleAck(dl);
+      dl.file.close();
+    }
     this.downloads.clear();
   }
 }

@@ -42,6 +42,13 @@ export interface JobEngineOptions {
   offerTimeoutMs?: number;
   /** Re-offer when chunks are in flight and no update.ack came (default 10 000 ms). */
   ackTimeoutMs?: number;
+  /** On a new session, wait this long for the gateway to resume a download by itself before re-offering (default 500 ms). */
+  resumeWaitMs?: number;
+  /**
+   * Keep in flight what the link carries in about half a second, measured from the acks (window.ts;
+   * default true), at most the gateway's window; false: always the gateway's whole window.
+   */
+  adaptiveWindow?: boolean;
   /** How often changed progress counters are written (default 500 ms). */
   flushIntervalMs?: number;
   /** How long a re-offer refused as finished waits for the ECU to announce the job's version (default 5000 ms). */
@@ -116,6 +123,8 @@ export class JobEngine {
       log: opts.log,
       offerTimeoutMs: opts.offerTimeoutMs ?? 10_000,
       ackTimeoutMs: opts.ackTimeoutMs ?? 10_000,
+      resumeWaitMs: opts.resumeWaitMs ?? 500,
+      adaptiveWindow: opts.adaptiveWindow ?? true,
       counts: this.counts,
       touch: (job) => this.writer.touch(job),
       save: (job) => this.writer.saveNow(job),
@@ -213,7 +222,7 @@ export class JobEngine {
     if (this.closed) return;
     void this.sendPendingCancels(vehicleId);
     const run = this.runs.get(vehicleId);
-    if (run) run.offer(true);
+    if (run) run.offer(true, true);
     else this.kick(vehicleId);
   }
 

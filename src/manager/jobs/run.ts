@@ -14,6 +14,7 @@ import type { ControlMessage } from '../../protocol/ota/messages.js';
 import type { LoadedFirmware } from './images.js';
 import type { LiveJob, TransferInfo } from './records.js';
 import { Transfer } from './transfer.js';
+import { SendWindow } from './window.js';
 
 /** What the engine needs of the vehicle sessions (sessions.ts). */
 export interface EngineSessions {
@@ -42,6 +43,10 @@ export interface RunHost {
   log: ManagerLog;
   offerTimeoutMs: number;
   ackTimeoutMs: number;
+  /** On a new session of a job the gateway was downloading: how long to wait for its own update.accept before offering. */
+  resumeWaitMs: number;
+  /** Size what is in flight from the measured link (window.ts); false: always the gateway's whole window. */
+  adaptiveWindow: boolean;
   counts: RunCounters;
   /** Progress changed (written by the next flush). */
   touch(job: LiveJob): void;
@@ -61,6 +66,8 @@ export const SEND_BATCH_BYTES = 32 * 1024;
 export class Run {
   stage: TransferInfo['stage'] = 'waiting';
   private readonly transfer: Transfer;
+  /** How many chunks this link should carry in flight (at most the gateway's window). */
+  private readonly sendWindow: SendWindow;
   /** Bumped by every offer: a publish failing after a newer offer says nothing about the current stream. */
   private generation = 0;
   private offerDelayMs: number;
@@ -75,19 +82,26 @@ export class Run {
     private readonly host: RunHost,
   ) {
     this.transfer = new Transfer(job.chunks);
+    this.sendWindow = new SendWindow(job.chunkSize);
     this.offerDelayMs = host.offerTimeoutMs;
   }
 
   get info(): TransferInfo {
-    return { stage: this.stage, heldChunks: this.transfer.heldChunks, inFlight: this.transfer.inFlight, window: this.transfer.window };
+    return { stage: this.stage, heldChunks: this.transfer.heldChunks, inFlight: this.transfer.inFlight, window: Math.min(this.transfer.window, this.limit) };
+  }
+
+  /** Chunks this run may keep in flight by its own measure (the gateway's window caps it again). */
+  private get limit(): number {
+    return this.host.adaptiveWindow ? this.sendWindow.chunks : Infinity;
   }
 
   /**
    * Send (or re-send) the offer when the broker is there, the vehicle is not known offline and has a
    * session; otherwise wait (asking an online vehicle without a session for a handshake). `fresh` resets
-   * the re-offer backoff (a new session or broker connection).
+   * the re-offer backoff (a new session or broker connection); `awaitResume` (a new session) first gives
+   * a gateway that kept the download open `resumeWaitMs` to resume it by itself.
    */
-  offer(fresh = false): void {
+  offer(fresh = false, awaitResume = false): void {
     const { job } = this;
     if (fresh) this.offerDelayMs = this.host.offerTimeoutMs;
     this.pause();
@@ -96,6 +110,16 @@ export class Run {
     if (!this.host.brokerConnected() || this.host.sessions.online(job.vehicleId) === false) return;
     if (this.host.sessions.state(job.vehicleId) !== 'established') {
       void this.host.sessions.requestSession(job.vehicleId).catch(() => undefined);
+      return;
+    }
+    if (awaitResume && job.phase === 'downloading' && this.host.resumeWaitMs > 0) {
+      // A new session of a download the gateway had accepted: a gateway that kept it open resumes by
+      // itself (an unsolicited update.accept right behind its Finished); offer only if that does not come.
+      this.stage = 'offered';
+      this.offerTimer = setTimeout(() => {
+        this.offerTimer = undefined;
+        if (this.stage === 'offered') this.offer();
+      }, this.host.resumeWaitMs);
       return;
     }
     this.stage = 'offered';
@@ -144,8 +168,11 @@ export class Run {
 
   /** update.accept: the gateway's bitmap (the truth after our offer) and window; stream what is missing. */
   onAccept(bitmap: Uint8Array, window: number): void {
-    if (this.stage === 'offered' || this.stage === 'waiting') this.transfer.resync(bitmap, window);
-    else this.transfer.merge(bitmap, window); // a late answer to an earlier offer of this session
+    if (this.stage === 'offered' || this.stage === 'waiting') {
+      this.transfer.resync(bitmap, window);
+      this.sendWindow.restart();
+    } else this.transfer.merge(bitmap, window); // a late answer to an earlier offer of this session
+    this.sendWindow.setGrant(window);
     this.stop();
     this.offerDelayMs = this.host.offerTimeoutMs;
     this.stage = 'streaming';
@@ -160,7 +187,10 @@ export class Run {
 
   /** update.ack: chunks held (and lost), the window; keep it full. */
   onAck(next: number, window: number, bitmap: Uint8Array | undefined): void {
-    const { lost } = this.transfer.ack(next, window, bitmap);
+    const { lost, acked, newlyHeld } = this.transfer.ack(next, window, bitmap);
+    this.sendWindow.setGrant(window);
+    this.sendWindow.acked(acked, newlyHeld * this.job.chunkSize);
+    for (const index of lost) this.sendWindow.forget(index);
     this.host.counts.chunksLost += lost.length;
     this.progress();
     if (this.ackTimer) clearTimeout(this.ackTimer);
@@ -181,16 +211,17 @@ export class Run {
    */
   private pump(): void {
     if (this.stage !== 'streaming' || this.pumpScheduled) return;
-    const { job, transfer, generation } = this;
+    const { job, transfer, generation, sendWindow, limit } = this;
     const { image } = this.firmware;
     const failed = (e: unknown): void => this.sendFailed(generation, e);
     let batch = 0;
     let index: number | undefined;
-    while (batch < SEND_BATCH_BYTES && (index = transfer.next()) !== undefined) {
+    while (batch < SEND_BATCH_BYTES && (index = transfer.next(limit)) !== undefined) {
       const start = index * job.chunkSize;
       const data = image.subarray(start, Math.min(image.length, start + job.chunkSize));
       this.host.sessions.sendBulk(job.vehicleId, encodeChunk({ jobId: job.id, index, data })).catch(failed);
       transfer.sent(index);
+      sendWindow.sent(index);
       batch += data.length;
       job.bytesSent += data.length;
       job.chunksSent++;

@@ -46,6 +46,8 @@ export interface AckResult {
   newlyHeld: number;
   /** In-flight chunks found lost (sendable again). */
   lost: number[];
+  /** In-flight chunks now known held. */
+  acked: number[];
 }
 
 /** Which chunks are held, in flight and next, for one image. */
@@ -110,9 +112,12 @@ export class Transfer {
     this.inflight.clear();
   }
 
-  /** The next chunk to send, or undefined when the window is full or nothing is left to send. */
-  next(): number | undefined {
-    if (this.inflight.size >= this.currentWindow) return undefined;
+  /**
+   * The next chunk to send, or undefined when the window is full or nothing is left to send. `limit`
+   * (the sender's own budget, window.ts) may keep fewer than the gateway's window in flight.
+   */
+  next(limit = this.currentWindow): number | undefined {
+    if (this.inflight.size >= Math.min(limit, this.currentWindow)) return undefined;
     while (this.cursor < this.chunks && (this.isHeld(this.cursor) || this.inflight.has(this.cursor))) this.cursor++;
     return this.cursor < this.chunks ? this.cursor : undefined;
   }
@@ -129,9 +134,11 @@ export class Transfer {
     for (let i = this.low; i < Math.min(next, this.chunks); i++) this.mark(i);
     if (bitmap) this.mergeBitmap(bitmap);
     let newestAcked = -1;
+    const acked: number[] = [];
     for (const [index, seq] of [...this.inflight]) {
       if (!this.isHeld(index)) continue;
       this.inflight.delete(index);
+      acked.push(index);
       newestAcked = Math.max(newestAcked, seq);
     }
     const lost: number[] = [];
@@ -146,7 +153,7 @@ export class Transfer {
       }
     }
     this.setWindow(window);
-    return { newlyHeld: this.heldCount - before, lost };
+    return { newlyHeld: this.heldCount - before, lost, acked };
   }
 
   private setWindow(window: number): void {

@@ -27,7 +27,8 @@ describe('update agent: offer → accept → chunks → verify → flash → don
     ecu = new TestEcu(fx);
     manager = await new UpdateManager(fx.f, fx.broker.url).start();
     dataDir = tempIn(fx, 'gateway');
-    gw = await startGateway(fx, ecu, dataDir, { update: { window: 8 } });
+    // No idle acknowledgement here (ackIdleMs): the cadence asserted below is the window/2 one; slow-link.test.ts covers the idle one.
+    gw = await startGateway(fx, ecu, dataDir, { update: { window: 8, ackIdleMs: 60_000 } });
     const announce = await manager.next(isAnnounce, 10_000);
     assert.equal(announce.ecus[0]?.appVersion, '1.0.0-factory');
     assert.ok(announce.gateway.capabilities.includes('update'));

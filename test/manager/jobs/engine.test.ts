@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { BlobStore, FirmwareRepository, type FirmwareRecord } from '../../../src/manager/firmware/index.js';
 import { JobEngine, JobService, type EngineSessions, type Job } from '../../../src/manager/jobs/index.js';
 import { SEND_BATCH_BYTES } from '../../../src/manager/jobs/run.js';
+import { INITIAL_BUDGET_BYTES } from '../../../src/manager/jobs/window.js';
 import { silentLog } from '../../../src/manager/log.js';
 import type { SessionState } from '../../../src/manager/sessions.js';
 import { openSqliteStore, type Store } from '../../../src/manager/store/index.js';
@@ -65,7 +66,7 @@ describe('JobEngine and JobService', () => {
   let service: JobService;
   let announce: (engineVersion: string) => Promise<void>;
 
-  const startEngine = async (opts: { ackTimeoutMs?: number; now?: () => Date; stallTimeoutMs?: number; stallReoffers?: number } = {}): Promise<void> => {
+  const startEngine = async (opts: { ackTimeoutMs?: number; now?: () => Date; stallTimeoutMs?: number; stallReoffers?: number; adaptiveWindow?: boolean; resumeWaitMs?: number } = {}): Promise<void> => {
     sessions = new FakeSessions();
     engine = new JobEngine({
       store,
@@ -77,6 +78,8 @@ describe('JobEngine and JobService', () => {
       ...(opts.ackTimeoutMs ? { ackTimeoutMs: opts.ackTimeoutMs } : {}),
       ...(opts.stallTimeoutMs ? { stallTimeoutMs: opts.stallTimeoutMs } : {}),
       ...(opts.stallReoffers !== undefined ? { stallReoffers: opts.stallReoffers } : {}),
+      ...(opts.adaptiveWindow === undefined ? {} : { adaptiveWindow: opts.adaptiveWindow }),
+      ...(opts.resumeWaitMs === undefined ? {} : { resumeWaitMs: opts.resumeWaitMs }),
     });
     service = new JobService({ store, repository: repo, engine, signer, sessionState: (v) => sessions.state(v), ...(opts.now ? { now: opts.now } : {}) });
     await engine.start();
@@ -180,6 +183,8 @@ describe('JobEngine and JobService', () => {
   });
 
   it('sends a window in batches of SEND_BATCH_BYTES per event-loop turn, never more than the window', async () => {
+    await engine.close();
+    await startEngine({ adaptiveWindow: false }); // the gateway's whole window at once
     sessions.sessions.set(V, 'established');
     const job = await service.create({ vehicleId: V, ecu: 'engine', firmwareId: bigFirmware.id, actor: 'test' });
     await waitFor('offer', () => sessions.sent('update.offer').length === 1);
@@ -193,6 +198,44 @@ describe('JobEngine and JobService', () => {
     await engine.onUpdate(V, { type: 'update.ack', jobId: job.id, next: 40, received: 40, window: 80 });
     await new Promise((r) => setImmediate(r));
     assert.equal(sessions.chunks, 96, 'every chunk sent once');
+  });
+
+  it('adaptive window: keeps INITIAL_BUDGET_BYTES in flight before any ack, however large the gateway window', async () => {
+    sessions.sessions.set(V, 'established');
+    const job = await service.create({ vehicleId: V, ecu: 'engine', firmwareId: bigFirmware.id, actor: 'test' });
+    await waitFor('offer', () => sessions.sent('update.offer').length === 1);
+    await engine.onUpdate(V, { type: 'update.accept', jobId: job.id, have: bitmapToBase64(new Uint8Array(12)), window: 80 });
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    assert.equal(sessions.chunks, INITIAL_BUDGET_BYTES / 512, 'the initial budget, not the gateway window of 80');
+    assert.equal((await service.get(job.id))?.transfer?.window, INITIAL_BUDGET_BYTES / 512);
+    // An ack within 50 ms of the accept shows ≥ 4096 B / 50 ms: a budget ≥ 40 KiB, the window opens further.
+    await engine.onUpdate(V, { type: 'update.ack', jobId: job.id, next: 8, received: 8, window: 80 });
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    assert.ok(sessions.chunks > 2 * (INITIAL_BUDGET_BYTES / 512), `the window grew after a fast ack (${sessions.chunks} chunks sent)`);
+  });
+
+  it('on a new session of a download, waits for the gateway to resume it by itself; offers only when it does not', async () => {
+    await engine.close();
+    await startEngine({ resumeWaitMs: 150 });
+    sessions.sessions.set(V, 'established');
+    const job = await service.create({ vehicleId: V, ecu: 'engine', firmwareId: bigFirmware.id, actor: 'test' });
+    await waitFor('offer', () => sessions.sent('update.offer').length === 1);
+    await engine.onUpdate(V, { type: 'update.accept', jobId: job.id, have: bitmapToBase64(new Uint8Array(12)), window: 4 });
+    await engine.onUpdate(V, { type: 'update.ack', jobId: job.id, next: 4, received: 4, window: 4 });
+    // The link drops and comes back: a new session. The gateway resumes with an unsolicited accept.
+    engine.onOffline(V);
+    engine.onSession(V);
+    const before = sessions.chunks;
+    await engine.onUpdate(V, { type: 'update.accept', jobId: job.id, have: bitmapToBase64(Uint8Array.of(0x0f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), window: 4 });
+    await waitFor('chunks after the resume', () => sessions.chunks >= before + 4);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(sessions.sent('update.offer').length, 1, 'no re-offer: the gateway resumed by itself');
+    assert.equal((await service.get(job.id))?.offers, 1);
+    // Another new session, and this time the gateway says nothing (it restarted, say): offered after the wait.
+    engine.onSession(V);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(sessions.sent('update.offer').length, 1, 'not at once');
+    await waitFor('re-offer after resumeWaitMs', () => sessions.sent('update.offer').length === 2, 2000);
   });
 
   it('runs one job per vehicle at a time, in creation order', async () => {
