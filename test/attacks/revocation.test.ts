@@ -271,9 +271,12 @@ describe('attacks on revocation: the gateway', () => {
     const wrongCn = refused('PKI_WRONG_CN');
     mgr.serverCert = second;
     try {
+      const est = mgr.established;
       await mgr.helloRequest();
       await waitFor('impostor refused', () => refused('PKI_WRONG_CN') > wrongCn, 10_000);
-      assert.equal(gateway?.established, false);
+      // The impostor completed no handshake (the session in force, if any, is still the real manager's:
+      // an unauthenticated HelloRequest does not drop it, issue 9 §2).
+      assert.equal(mgr.established, est);
     } finally {
       mgr.serverCert = fx.f.manager;
     }
