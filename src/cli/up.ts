@@ -39,6 +39,8 @@ export interface UpOptions {
   verbose?: boolean;
   /** Start the manager with a new empty database (the old ota.db is kept beside it). */
   resetDatabase?: boolean;
+  /** Re-provision simulated ECUs that lost state.json or flash.bin (logged; the rollback floor is kept). */
+  reprovisionEcus?: boolean;
   /** How long to wait for every vehicle to connect and announce before printing the banner (default 20 s). */
   readyTimeoutMs?: number;
   /**
@@ -120,7 +122,7 @@ export async function runUp(opts: UpOptions, io: CliIo, err: CliIo, signal: Abor
       if (signal.aborted) break;
       let vehicle: SimulatedVehicle;
       try {
-        vehicle = await startSimulatedVehicle({ vehicleId, pkiDir, brokerUrl, dataDir, log, gateway: { suites: [opts.suite] } });
+        vehicle = await startSimulatedVehicle({ vehicleId, pkiDir, brokerUrl, dataDir, log, gateway: { suites: [opts.suite] }, ...(opts.reprovisionEcus === true ? { reprovisionEcus: true } : {}) });
       } catch (e) {
         notStarted.push(vehicleId);
         err.out(vehicleFaultLine(vehicleId, e));
@@ -198,6 +200,7 @@ export function registerUp(program: Command, io: CliIo = processIo): void {
     .option('--external-broker <url>', 'use this broker (e.g. Mosquitto, mqtts://127.0.0.1:8883) instead of the embedded one', parseBrokerUrl)
     .addOption(new Option('--suite <suite>', 'secure-channel suite the simulated vehicles offer (the manager accepts both)').choices(SUITES).default('aes-256-gcm'))
     .option('--reset-database', 'start the manager with a new empty database; an existing (damaged or unwanted) ota.db is kept as ota.db.reset-<time>')
+    .option('--reprovision-ecus', 're-provision simulated ECUs whose state.json or flash.bin was lost (refused otherwise: ECU_STATE_MISSING / FLASH_STATE_MISSING); logged, the rollback floor kept')
     .option('--init-only', 'create the data directory (PKI, vehicle certificates, fleet.json) and exit')
     .option('--verbose', 'log connection and session details to stderr')
     .action(async (opts: UpOptions) => {

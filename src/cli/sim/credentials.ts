@@ -119,7 +119,7 @@ export function ecuFileFault(e: unknown, vehicleId: string): unknown {
     vehicleId,
     e.path,
     problem,
-    `restore it from a backup, or remove ${ecuDir} so the ECU starts again from the factory (its firmware, DTC memory and rollback counter are lost)`,
+    `restore it from a backup, or remove it and start once with --reprovision-ecus (ota up or ota vehicle): the ECU in ${ecuDir} is re-provisioned with its rollback floor kept from option-bytes.bin (what the removed file held is lost)`,
     { cause: e },
   );
 }
