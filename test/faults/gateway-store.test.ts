@@ -152,7 +152,9 @@ describe('gateway update store faults', { timeout: 110_000 }, () => {
       await manager.send(offer);
       const accept = await manager.next(isAccept('job-full-mid'), 10_000);
       await manager.download(release, offer, accept, { only: [0, 1, 2, 3, 4] });
-      await until(() => gw.stats.updates.chunks === 5, 5000, 'five chunks stored');
+      // Acknowledged = stored and synced (acks follow durability): only then may the disk fill without
+      // taking these five with it (on a loaded machine their sync may still be pending otherwise).
+      await until(() => manager.seen('job-full-mid').some((m) => m.type === 'update.ack' && m.next >= 5), 5000, 'five chunks stored and acknowledged');
       disk.full = true;
       await manager.download(release, offer, accept, { only: [5, 6, 7] });
       await until(() => gw.stats.updates.diskFull >= 3, 5000, 'three chunks refused by the full disk');
