@@ -6,10 +6,11 @@
  * An ECU whose state directory predates this file (the old simulator derived the secret from the serial
  * number) gets a random one at its next start: the derived secret unlocks nothing any more.
  */
-import { chmodSync, closeSync, fsyncSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { OtaError } from '../protocol/errors.js';
+import { createFileExclusiveSync } from '../platform/atomic-write.js';
 
 export const SECRET_FILE = 'security-secret';
 /** Bytes of a secret the ECU makes itself. */
@@ -57,25 +58,8 @@ export function loadOrCreateEcuSecret(dir: string, rng: (n: number) => Uint8Arra
     return { secret, file, created: false };
   }
   const secret = rng(ECU_SECRET_LENGTH);
-  // Written whole and flushed under a temporary name, then linked into place: the link fails if another
-  // process made the file meanwhile (then that one is used), and a crash never leaves a half-written secret.
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    const bytes = Buffer.from(Buffer.from(secret).toString('hex') + '\n', 'utf8');
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(tmp, file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    unlinkSync(tmp);
-    return loadOrCreateEcuSecret(dir, rng);
-  }
-  unlinkSync(tmp);
+  // Written whole and flushed under a temporary name, then linked into place: if another process made
+  // the file meanwhile, that one is used; a crash never leaves a half-written secret.
+  if (!createFileExclusiveSync(file, Buffer.from(secret).toString('hex') + '\n', { mode: 0o600 })) return loadOrCreateEcuSecret(dir, rng);
   return { secret, file, created: true };
 }

@@ -10,8 +10,9 @@
  * reveals no secret. Both files are replaced atomically (temp file, fsync, rename).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { createFileExclusiveSync, writeFileAtomicSync } from '../platform/atomic-write.js';
 import { ManagerError } from './errors.js';
 
 /** Get and put ECU secrets by vehicle id and ECU name. */
@@ -39,25 +40,12 @@ function storeError(message: string, cause?: unknown): ManagerError {
   return new ManagerError('MGR_SECRET_STORE', message, cause === undefined ? {} : { cause });
 }
 
-/** Writes `text` to `file` durably and atomically (0600); with `exclusive`, fails with EEXIST instead of replacing. */
-function writePrivate(file: string, text: string, exclusive = false): void {
+/** Writes a 0600 file in a 0700 directory, atomically and durably; `once`: only if it does not exist yet (then false). */
+function writePrivate(file: string, text: string, once = false): boolean {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    const bytes = Buffer.from(text, 'utf8');
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    if (exclusive) linkSync(tmp, file);
-    else renameSync(tmp, file);
-  } finally {
-    if (exclusive) unlinkSync(tmp);
-  }
+  if (once) return createFileExclusiveSync(file, text, { mode: 0o600 });
+  writeFileAtomicSync(file, text, { mode: 0o600 });
+  return true;
 }
 
 function readPrivate(file: string): string | undefined {
@@ -86,11 +74,7 @@ export function openEcuSecretStore(managerDir: string): EcuSecretStore {
     const text = readPrivate(keyFile);
     if (text === undefined) {
       if (!create) return undefined;
-      try {
-        writePrivate(keyFile, randomBytes(32).toString('hex') + '\n', true);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
+      writePrivate(keyFile, randomBytes(32).toString('hex') + '\n', true); // false: another process made it first
       return key(false);
     }
     if (!/^[0-9a-f]{64}$/.test(text.trim())) throw storeError(`${keyFile} does not hold a 32-byte hex key`);

@@ -11,7 +11,7 @@
  * a random part, as writes of one file may overlap there. Imports nothing of ours.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -83,6 +83,37 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string, opt
     throw e;
   }
   if (durable) syncDirSync(fs, dirname(path));
+}
+
+/**
+ * Creates `path` with `data` only if it does not exist yet, never half-written: the data is written
+ * and flushed under a temporary name, then hard-linked into place (the link fails EEXIST when another
+ * writer made the file first: nothing is overwritten) and the directory synced. Resolves true when this
+ * call created the file, false when it existed. For files made once, such as keys and secrets.
+ */
+export function createFileExclusiveSync(path: string, data: Uint8Array | string, opts: { mode?: number } = {}): boolean {
+  const bytes = bytesOf(data);
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', opts.mode ?? 0o600);
+  try {
+    try {
+      let done = 0;
+      while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  syncDirSync(nodeAtomicWriteFs, dirname(path));
+  return true;
 }
 
 /** The same as `writeFileAtomicSync`, on the thread pool. */

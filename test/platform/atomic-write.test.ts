@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { nodeAtomicWriteFs, writeFileAtomic, writeFileAtomicSync, type AtomicWriteFs } from '../../src/platform/atomic-write.js';
+import { createFileExclusiveSync, nodeAtomicWriteFs, writeFileAtomic, writeFileAtomicSync, type AtomicWriteFs } from '../../src/platform/atomic-write.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ota-atomic-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -91,5 +91,25 @@ describe('writeFileAtomic (asynchronous)', () => {
     assert.equal(readFileSync(path, 'utf8'), 'two');
     if (process.platform !== 'win32') assert.equal(statSync(path).mode & 0o777, 0o644);
     assert.deepEqual(readdirSync(dir), ['e.pem']);
+  });
+});
+
+describe('createFileExclusiveSync', () => {
+  it('creates a missing file whole, 0600, and leaves no temporary file', () => {
+    const dir = mkdtempSync(join(root, 'excl-'));
+    const path = join(dir, 'secret');
+    assert.equal(createFileExclusiveSync(path, 'first\n'), true);
+    assert.equal(readFileSync(path, 'utf8'), 'first\n');
+    if (process.platform !== 'win32') assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(dir), ['secret']);
+  });
+
+  it('when the file exists (another writer was first) answers false and never overwrites it', () => {
+    const dir = mkdtempSync(join(root, 'excl-'));
+    const path = join(dir, 'secret');
+    createFileExclusiveSync(path, 'first\n');
+    assert.equal(createFileExclusiveSync(path, 'second\n'), false);
+    assert.equal(readFileSync(path, 'utf8'), 'first\n');
+    assert.deepEqual(readdirSync(dir), ['secret']);
   });
 });
