@@ -35,6 +35,8 @@ export const MANAGER_CODES = [
   'JOB_SAVE_FAILED',
   /** The job's assignment expired before the gateway started programming (a failure reason). */
   'JOB_EXPIRED',
+  /** The watchdog saw no progress of a job in flight through its re-offers (a failure reason; `--job-stall-timeout`). */
+  'JOB_STALLED',
   /** `<data>/manager/ota.db` is missing or empty where a manager ran before: restore it, or reset explicitly. */
   'MGR_DB_MISSING',
   /** `<data>/manager/ota.db` fails SQLite's integrity check or is not a database: restore it, or reset explicitly. */
