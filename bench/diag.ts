@@ -108,6 +108,16 @@ async function waitReachable(manager: Manager, ids: readonly string[], timeoutMs
   }
 }
 
+/**
+ * The bench issues vehicle certificates in memory (outside the PKI index), so the manager would hold
+ * each vehicle pending approval (docs/operations.md, "Revocation and the fleet registry"): register them
+ * approved first, as an OEM's provisioning does.
+ */
+async function provision(manager: Manager, ids: readonly string[]): Promise<void> {
+  const at = new Date().toISOString();
+  for (const id of ids) await manager.store.registerVehicle(id, 'approved', at);
+}
+
 interface Ctx {
   dir: string;
   pki: BenchPki;
@@ -119,6 +129,7 @@ interface Ctx {
 async function phaseFull(c: Ctx): Promise<{ down: number; up: number }> {
   const id = 'BENCH-FULL-0001';
   const [creds] = (await issueVehicles(c.pki, [id])).values();
+  await provision(c.manager, [id]);
   if (!creds) throw new Error('no credentials');
   const sim: SimulatedVehicle = await startSimulatedVehicle({ vehicleId: id, credentials: creds, brokerUrl: c.broker.url, dataDir: c.dir });
   try {
@@ -159,6 +170,7 @@ async function phaseFleet(c: Ctx, sizes: { down: number; up: number }): Promise<
   const ids = Array.from({ length: FLEET }, (_, i) => `BENCH-${String(i + 1).padStart(5, '0')}`);
   let t = performance.now();
   const issued = await issueVehicles(c.pki, ids);
+  await provision(c.manager, ids);
   const creds = (id: string): VehicleCreds => {
     const v = issued.get(id);
     if (v === undefined) throw new Error(`no certificate for ${id}`);
