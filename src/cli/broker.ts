@@ -8,6 +8,7 @@ import { DEFAULT_BROKER_LIMITS, ensureBrokerCertificate, startBroker, writeMosqu
 import { writeErr, writeOut } from './terminal.js';
 import { stderrLog } from '../manager/log.js';
 import { installRejectionGuard } from './guard.js';
+import { nextSignal } from './signals.js';
 
 /** Where the command writes: `out` for results (stdout), `err` for log lines (stderr). */
 export interface BrokerCliIo {
@@ -32,17 +33,6 @@ export function parsePort(value: string): number {
 export function parseByteCount(value: string): number {
   if (!/^\d{1,10}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a positive number of bytes');
   return Number(value);
-}
-
-/** Resolves with the first of `signals` the process receives (listeners removed again). */
-export function nextSignal(signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals): void => {
-      for (const s of signals) process.off(s, on);
-      resolve(sig);
-    };
-    for (const s of signals) process.on(s, on);
-  });
 }
 
 export function registerBroker(program: Command, io: BrokerCliIo = processIo): void {

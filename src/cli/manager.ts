@@ -5,8 +5,9 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { installRejectionGuard } from './guard.js';
+import { nextSignal } from './signals.js';
 import { MAX_CHUNK_SIZE } from '../protocol/ota/update-messages.js';
-import { createManager, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, resolveDataDir, stderrLog, type Manager } from '../manager/index.js';
+import { createManager, DEFAULT_API_HOST, DEFAULT_API_PORT, DEFAULT_BROKER_URL, resolveDataDir, stderrLog } from '../manager/index.js';
 import { writeOut } from './terminal.js';
 
 /** A TCP port 0..65535 (0: any free port). */
@@ -66,6 +67,7 @@ export function registerManager(program: Command): void {
     .option('--chunk-size <bytes>', 'fixed firmware chunk size for new jobs (default: by image size, 512 B for 56 KiB; a tuning / test knob)', parseChunkSize)
     .action(async (opts: ManagerCliOptions) => {
       installRejectionGuard(stderrLog('warn'));
+      const stopped = nextSignal(); // listening before start-up: a SIGTERM during it stops cleanly too
       const dataDir = resolveDataDir(opts.data);
       const manager = await createManager({
         dataDir,
@@ -81,19 +83,7 @@ export function registerManager(program: Command): void {
       writeOut(
         `manager: API ${manager.apiUrl}/api/v1 (token in ${manager.paths.apiToken}), broker ${manager.brokerUrl}, data ${dataDir}\n`,
       );
-      await untilSignal(manager);
+      await stopped;
+      await manager.close();
     });
-}
-
-/** Run until SIGINT or SIGTERM, then close the manager. */
-function untilSignal(manager: Manager): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      manager.close().then(resolve, reject);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
 }
