@@ -3,10 +3,10 @@
  * loopback names as subject alternative names so clients that connect to 127.0.0.1, localhost or ::1
  * can check the server's identity.
  */
-import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { issueToDir } from '../security/pki/index.js';
+import { pathExists } from '../platform/exists.js';
 
 /** The name (file name and CN) of the broker certificate in a PKI directory. */
 export const BROKER_CERT_NAME = 'broker';
@@ -20,7 +20,7 @@ export const BROKER_DEFAULT_SANS = ['127.0.0.1', 'localhost', '::1'] as const;
 export async function ensureBrokerCertificate(pkiDir: string, opts: { hosts?: readonly string[] } = {}): Promise<boolean> {
   const pem = join(pkiDir, `${BROKER_CERT_NAME}.pem`);
   const key = join(pkiDir, `${BROKER_CERT_NAME}.key`);
-  const [hasPem, hasKey] = await Promise.all([exists(pem), exists(key)]);
+  const [hasPem, hasKey] = await Promise.all([pathExists(pem), pathExists(key)]);
   if (hasPem && hasKey) return false;
   const san: string[] = [...BROKER_DEFAULT_SANS];
   for (const h of opts.hosts ?? []) {
@@ -33,11 +33,3 @@ export async function ensureBrokerCertificate(pkiDir: string, opts: { hosts?: re
   return true;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -12,13 +12,14 @@
  * Certificates are issued when missing or expiring within a day; nothing that exists is replaced
  * otherwise, so VINs, keys and ECU state survive restarts.
  */
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../platform/atomic-write.js';
 import { join } from 'node:path';
 import { ensureBrokerCertificate } from '../../broker/index.js';
 import { OtaError } from '../../protocol/errors.js';
 import { isValidVin, simulatorVin } from '../../protocol/vin.js';
 import { initPki, issueToDir, listPki, type Role } from '../../security/pki/index.js';
+import { pathExists } from '../../platform/exists.js';
 
 export const FLEET_FILE = 'fleet.json';
 export const DEFAULT_VEHICLES = 3;
@@ -36,14 +37,6 @@ interface FleetFile {
   vehicles: string[];
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The vehicle ids recorded in `<data>/fleet.json` ([] when there is none). Throws UP_FLEET_FILE when it is unusable. */
 export async function loadFleet(dataDir: string): Promise<string[]> {
@@ -100,7 +93,7 @@ export interface PkiSetup {
 /** Makes sure `pkiDir` holds the CA, broker, manager, release and each vehicle's certificate (see the module comment). */
 export async function ensurePki(pkiDir: string, vehicles: readonly string[], now = new Date()): Promise<PkiSetup> {
   let createdCa = false;
-  if (!(await exists(join(pkiDir, 'ca.pem')))) {
+  if (!(await pathExists(join(pkiDir, 'ca.pem')))) {
     await initPki(pkiDir, { name: UP_CA_NAME });
     createdCa = true;
   }
@@ -110,7 +103,7 @@ export async function ensurePki(pkiDir: string, vehicles: readonly string[], now
   const wanted: Array<[string, Role]> = [[MANAGER_CERT, 'manager'], [RELEASE_CERT, 'release'], ...vehicles.map((v): [string, Role] => [v, 'vehicle'])];
   for (const [name, role] of wanted) {
     const current = index.certificates.filter((c) => c.name === name && !c.revoked).at(-1);
-    const files = (await exists(join(pkiDir, `${name}.pem`))) && (await exists(join(pkiDir, `${name}.key`)));
+    const files = (await pathExists(join(pkiDir, `${name}.pem`))) && (await pathExists(join(pkiDir, `${name}.key`)));
     if (current !== undefined && current.role !== role) {
       throw new OtaError('UP_PKI_CONFLICT', `${pkiDir}: '${name}' is a ${current.role} certificate, expected ${role}`);
     }

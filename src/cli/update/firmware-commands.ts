@@ -9,7 +9,7 @@
  *                                                              a signed demo application (sample.ts)
  */
 import { createHash } from 'node:crypto';
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { FirmwareRecord } from '../../manager/index.js';
@@ -27,6 +27,7 @@ import { RELEASE_CERT } from '../up/setup.js';
 import { addFirmware, findFirmware, listFirmware } from './api.js';
 import { counterFromVersion, parseSampleHardware, parseSize, sampleApplication, type SampleOptions } from './sample.js';
 import { escapeControls } from '../../protocol/text.js';
+import { pathExists } from '../../platform/exists.js';
 
 const DATA_HELP = 'data directory of the manager (default $OTA_HOME or ./.ota)';
 
@@ -84,20 +85,12 @@ export async function uploadFirmware(
   return addFirmware(client, upload);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The demo release key `ota up` made in `<data>/pki` (or --key/--cert). Throws CLI_NO_RELEASE_KEY. */
 async function releaseSigner(dataDir: string, key?: string, cert?: string): Promise<{ keyPem: string; certPem: string; keyPath: string }> {
   const keyPath = key ?? join(dataDir, 'pki', `${RELEASE_CERT}.key`);
   const certPath = cert ?? join(dataDir, 'pki', `${RELEASE_CERT}.pem`);
-  if (!(await exists(keyPath)) || !(await exists(certPath))) {
+  if (!(await pathExists(keyPath)) || !(await pathExists(certPath))) {
     throw new OtaError('CLI_NO_RELEASE_KEY', `no release key at ${keyPath} / ${certPath}: run \`ota up\` (or \`ota up --init-only\`) on this data directory first, or give --key and --cert`);
   }
   return { keyPem: await readFile(keyPath, 'utf8'), certPem: await readFile(certPath, 'utf8'), keyPath };

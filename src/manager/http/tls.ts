@@ -7,11 +7,12 @@
  * operator asked for plain HTTP with `insecureHttp` (`--insecure-http`): a bearer token over plain HTTP
  * is readable by anyone on the path.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { issueToDir } from '../../security/pki/index.js';
 import { ManagerError } from '../errors.js';
+import { pathExists } from '../../platform/exists.js';
 
 /** The name (file name and CN) of the API's certificate in the PKI directory. */
 export const API_CERT_NAME = 'api';
@@ -29,14 +30,6 @@ export function isLoopbackHost(host: string): boolean {
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * What the API on `host` serves: undefined = plain HTTP (loopback, or `insecureHttp`), else the TLS
@@ -47,7 +40,7 @@ export async function apiTlsFor(host: string, pkiDir: string, insecureHttp: bool
   const pem = join(pkiDir, `${API_CERT_NAME}.pem`);
   const key = join(pkiDir, `${API_CERT_NAME}.key`);
   try {
-    if (!((await exists(pem)) && (await exists(key)))) {
+    if (!((await pathExists(pem)) && (await pathExists(key)))) {
       const san: string[] = [...LOOPBACK_SANS];
       if (host !== '0.0.0.0' && host !== '::') san.push(isIP(host) === 0 ? `DNS:${host}` : `IP:${host}`);
       // The broker role is the PKI's server role (serverAuth); the certificate is named `api`.

@@ -14,7 +14,7 @@
  * The index keeps every certificate ever issued; a name re-issued with `force` has its previous
  * certificate revoked as `superseded`. Files are written to a temporary name and renamed into place.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../platform/atomic-write.js';
 import { assertLeafName, createCa, createCrl, issueCertificate, type Issued } from './ca.js';
@@ -22,6 +22,7 @@ import { PkiError } from './errors.js';
 import { isRole, type Role } from './roles.js';
 import { normalizeSerial, trustStoreFromPem, type TrustStore } from './verify.js';
 import { x509 } from './x509.js';
+import { pathExists } from '../../platform/exists.js';
 
 /** One certificate in the PKI index. Dates are ISO 8601 strings. */
 export interface PkiEntry {
@@ -50,7 +51,7 @@ export async function initPki(
   dir: string,
   opts: { name?: string; validityDays?: number; force?: boolean; now?: Date } = {},
 ): Promise<PkiIndex> {
-  if (!opts.force && ((await exists(join(dir, 'ca.pem'))) || (await exists(join(dir, 'ca.key'))))) {
+  if (!opts.force && ((await pathExists(join(dir, 'ca.pem'))) || (await pathExists(join(dir, 'ca.key'))))) {
     throw new PkiError('PKI_EXISTS', `${dir} already holds a CA (use --force to replace it and every certificate it issued)`);
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -84,8 +85,8 @@ export async function issueToDir(
   const index = await readIndex(dir);
   const taken =
     index.certificates.some((c) => c.name === opts.name && !c.revoked) ||
-    (await exists(join(dir, `${opts.name}.pem`))) ||
-    (await exists(join(dir, `${opts.name}.key`)));
+    (await pathExists(join(dir, `${opts.name}.pem`))) ||
+    (await pathExists(join(dir, `${opts.name}.key`)));
   if (taken && !opts.force) {
     throw new PkiError('PKI_EXISTS', `'${opts.name}' is already issued (use --force to re-issue and revoke the old one)`);
   }
@@ -144,7 +145,7 @@ export async function listPki(dir: string): Promise<PkiIndex> {
 export async function loadTrustStore(dir: string): Promise<TrustStore> {
   const caPem = await readText(join(dir, 'ca.pem'));
   const crlPath = join(dir, 'crl.pem');
-  if (!(await exists(crlPath))) {
+  if (!(await pathExists(crlPath))) {
     throw new PkiError('PKI_NOT_FOUND', `${crlPath} is missing: restore the fleet CRL, or rewrite it from the index (ota pki crl --dir ${dir})`);
   }
   return trustStoreFromPem(caPem, await readText(crlPath));
@@ -224,11 +225,3 @@ async function readText(path: string): Promise<string> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
